@@ -1,0 +1,44 @@
+# The three commands of the README. Each installs what it needs by itself (fast when already installed).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo run test lint bench postgres install clean
+
+install: $(STAMP)
+
+# Re-install only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	@PTB_TIMEDELTA=true $(VENV)/bin/smmbot demo
+
+run: install
+	@PTB_TIMEDELTA=true $(VENV)/bin/smmbot run
+
+# The tests start their own PostgreSQL server; this makes sure its binaries are on the machine.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing PostgreSQL (Debian package) for the test suite..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	      || echo "WARNING: could not install PostgreSQL; its tests will be skipped"; \
+	  else echo "WARNING: PostgreSQL is not installed (apt-get install postgresql); its tests will be skipped"; fi; }
+
+test: install postgres
+	@$(VENV)/bin/ruff check -q .
+	@PTB_TIMEDELTA=true $(PY) -m pytest -q -p no:cacheprovider
+
+lint: install
+	@$(VENV)/bin/ruff check .
+
+bench: install
+	@for b in tests/bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

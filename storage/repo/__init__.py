@@ -1,0 +1,10 @@
+"""Repository modules: `from storage.repo import orders; await orders.create_draft(session, ...)`.
+
+Every function takes an `AsyncSession` first and flushes but never commits, so that a caller can put several
+changes (a status change and its outbox message) in one transaction. The one exception is
+`orders.claim_draft_for_sending`, which must commit to guarantee exactly-once placement.
+"""
+
+from storage.repo import accounts, chats, orders, outbox, refills, state
+
+__all__ = ["accounts", "chats", "orders", "outbox", "refills", "state"]

@@ -1,0 +1,126 @@
+"""Chats: one row per Telegram chat that talked to the bot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Account, Chat, Order, Outbox, Refill
+from storage.repo._util import dialect_insert
+from storage.types import utcnow
+
+UPDATABLE_FIELDS = frozenset(
+    {
+        "kind",
+        "title",
+        "language",
+        "low_balance_threshold",
+        "balance_alert_sent",
+        "members_may_order",
+        "notifications_enabled",
+        "active",
+    }
+)
+
+
+async def get_chat(session: AsyncSession, chat_id: int) -> Chat | None:
+    return await session.get(Chat, chat_id)
+
+
+async def get_or_create_chat(
+    session: AsyncSession, chat_id: int, kind: str = "private", title: str | None = None
+) -> Chat:
+    """The chat's row, created if missing (race-free). An update from a chat means it is reachable again,
+    so an inactive chat becomes active; kind and title follow what Telegram says now. Writes nothing when
+    nothing changed (on SQLite any write takes the database's write lock until the commit)."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        now = utcnow()
+        stmt = dialect_insert(session, Chat).values(
+            id=chat_id, kind=kind, title=title, active=True, created_at=now, updated_at=now
+        )
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+        chat = await session.get(Chat, chat_id)
+        assert chat is not None
+    if chat.kind != kind or (title is not None and chat.title != title) or not chat.active:
+        chat.kind = kind
+        chat.title = title if title is not None else chat.title
+        chat.active = True
+        await session.flush()
+    return chat
+
+
+async def update_chat(session: AsyncSession, chat_id: int, **fields: Any) -> Chat | None:
+    """Set some of UPDATABLE_FIELDS; None when the chat does not exist."""
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"cannot update chat fields: {sorted(unknown)}")
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        return None
+    for name, value in fields.items():
+        setattr(chat, name, value)
+    chat.updated_at = utcnow()
+    await session.flush()
+    return chat
+
+
+async def set_chat_active(session: AsyncSession, chat_id: int, active: bool) -> bool:
+    """False when the chat does not exist."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        return False
+    chat.active = active
+    await session.flush()
+    return True
+
+
+async def active_chat_ids(session: AsyncSession) -> list[int]:
+    return list((await session.scalars(select(Chat.id).where(Chat.active.is_(True)).order_by(Chat.id))).all())
+
+
+async def count_chats(session: AsyncSession, active_only: bool = False) -> int:
+    stmt = select(func.count()).select_from(Chat)
+    if active_only:
+        stmt = stmt.where(Chat.active.is_(True))
+    return int((await session.scalar(stmt)) or 0)
+
+
+async def migrate_chat_id(session: AsyncSession, old_id: int, new_id: int) -> Chat | None:
+    """A group became a supergroup: move the chat's settings, accounts, orders, refills and pending messages
+    to the new id. An account already linked in the new chat with the same key absorbs the old one's orders.
+    The old row is deleted. Returns the new chat (None when the old one is unknown)."""
+    old = await session.get(Chat, old_id)
+    if old is None:
+        return await session.get(Chat, new_id)
+    new = await session.get(Chat, new_id)
+    if new is None:
+        new = Chat(id=new_id, **{f: getattr(old, f) for f in UPDATABLE_FIELDS}, created_at=old.created_at)
+        new.kind = "supergroup"
+        session.add(new)
+        await session.flush()
+    existing = {
+        (a.panel_url, a.key_fingerprint): a
+        for a in (await session.scalars(select(Account).where(Account.chat_id == new_id))).all()
+    }
+    has_default = any(a.is_default and a.removed_at is None for a in existing.values())
+    for account in (await session.scalars(select(Account).where(Account.chat_id == old_id))).all():
+        twin = existing.get((account.panel_url, account.key_fingerprint))
+        if twin is not None:
+            await session.execute(
+                update(Order).where(Order.account_id == account.id).values(account_id=twin.id)
+            )
+            await session.delete(account)
+            continue
+        account.chat_id = new_id
+        if account.is_default and account.removed_at is None:
+            account.is_default = not has_default
+            has_default = True
+    await session.flush()
+    for model in (Order, Refill, Outbox):
+        await session.execute(update(model).where(model.chat_id == old_id).values(chat_id=new_id))
+    await session.delete(old)
+    await session.flush()
+    return new
