@@ -62,7 +62,9 @@ def test_any_panel_with_star(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SMMBOT_DATABASE_URL", "smm.db"),
     ],
 )
-def test_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_bad_value_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as info:
         load_settings()
@@ -73,7 +75,10 @@ def test_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPat
 def _smmbot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SMMBOT_") and k != "TELEGRAM_BOT_TOKEN"}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**clean, "PYTHONPATH": str(ROOT), **(env or {})},
     )
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.panel import PanelClient, close_shared_session  # noqa: E402
-from bot.sandbox.panel import Faults, PanelSimulator  # noqa: E402
+from bot.panel import PanelClient, close_shared_session
+from bot.sandbox.panel import Faults, PanelSimulator
 
 ORDERS = 10_000
 LATENCY = 0.050
@@ -30,8 +30,15 @@ async def run(concurrency: int) -> dict[str, float]:
     service = sim.first_service_of_type("Default")
     ids = []
     for i in range(ORDERS):  # placed without HTTP: the benchmark measures status reads
-        answer = sim.process({"key": key, "action": "add", "service": str(service["service"]),
-                              "link": f"https://instagram.com/p/bench{i}", "quantity": str(service["min"])})
+        answer = sim.process(
+            {
+                "key": key,
+                "action": "add",
+                "service": str(service["service"]),
+                "link": f"https://instagram.com/p/bench{i}",
+                "quantity": str(service["min"]),
+            }
+        )
         ids.append(int(answer["order"]))
     sim.clock.advance(60)  # past the panel's "Incorrect order ID" lag right after add
     url = await sim.start()

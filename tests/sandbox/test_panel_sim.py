@@ -23,7 +23,7 @@ class Panel:
     def __init__(self, sim: PanelSimulator, http: aiohttp.ClientSession) -> None:
         self.sim, self.http = sim, http
 
-    async def raw(self, action: str, key: str | None = KEY, timeout: float = 5, **params: Any):  # noqa: ASYNC109
+    async def raw(self, action: str, key: str | None = KEY, timeout: float = 5, **params: Any):
         data = {"action": action, **{k: str(v) for k, v in params.items()}}
         if key is not None:
             data["key"] = key
