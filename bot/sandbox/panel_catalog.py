@@ -408,9 +408,9 @@ def generate_catalog(count: int, seed: int) -> list[dict[str, Any]]:
         noun, types, (lo, hi) = _CATEGORIES[cat]
         typ = rng.choices([t for t, _ in types], [w for _, w in types])[0]
         decimals = rng.choice(_RATE_DECIMALS)
-        rate = Decimal(f"{rng.uniform(lo, hi):.{decimals}f}")
-        if rate <= 0:
-            rate = Decimal("0.01")
+        price = Decimal(f"{rng.uniform(lo, hi):.{decimals}f}")
+        if price <= 0:
+            price = Decimal("0.01")
         if typ in FLAT_PRICE_TYPES:
             mn, mx = (1, 1) if typ == "Package" else (rng.choice([5, 10]), rng.choice([20, 50]))
         elif typ in LINE_QUANTITY_FIELD:
@@ -448,7 +448,7 @@ def generate_catalog(count: int, seed: int) -> list[dict[str, Any]]:
                 "name": " ".join(parts),
                 "type": typ,
                 "category": cat,
-                "rate": rate,
+                "rate": price,
                 "min": mn,
                 "max": mx,
                 "refill": refill,
