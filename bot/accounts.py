@@ -1,4 +1,4 @@
-"""Panel accounts: encryption of API keys at rest (linking and unlinking come later).
+"""Panel accounts: encryption of API keys at rest, and linking/unlinking keys to chats.
 
 The secret is `SMMBOT_SECRET_KEY` (a Fernet key) or, when unset, one generated once into
 `<data dir>/secret.key` (mode 0600). Storage only ever sees the encrypted key and a keyed fingerprint.
@@ -14,9 +14,20 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from bot.panel import Balance
+from storage import repo
+from storage.models import Account
+from storage.repo.accounts import AccountExistsError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +139,101 @@ class KeyVault:
 
     def __reduce__(self) -> Any:
         raise TypeError("KeyVault cannot be pickled (it holds the secret)")
+
+
+# ------------------------------------------------------------------------------- linking and unlinking
+# Domain functions over the process's Deps (settings, sessions, vault, panels); no Telegram here.
+
+
+class PanelNotAllowed(ValueError):
+    """The panel URL is not among SMMBOT_ALLOWED_PANELS (or is not an http(s) URL at all)."""
+
+
+def normalize_panel_url(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
+def is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+
+
+def check_panel_url(deps: Deps, url: str) -> str:
+    """The normalized URL if chats may link it; PanelNotAllowed otherwise."""
+    url = normalize_panel_url(url)
+    if not is_http_url(url) or not deps.settings.panel_allowed(url):
+        raise PanelNotAllowed(url)
+    return url
+
+
+async def _linked_twin(
+    session: AsyncSession, chat_id: int, panel_url: str, fingerprint: str
+) -> Account | None:
+    for account in await repo.accounts.list_accounts(session, chat_id):
+        if account.panel_url == panel_url and account.key_fingerprint == fingerprint:
+            return account
+    return None
+
+
+async def link_account(
+    deps: Deps, chat_id: int, panel_url: str, key: str, *, chat_kind: str | None = None
+) -> tuple[Account, Balance]:
+    """Check `key` with the panel's `balance`, then store it encrypted for the chat.
+
+    Raises PanelNotAllowed; AccountExistsError (already linked, found before asking the panel); and the
+    panel's errors as they come (InvalidKey, PanelUnavailable, RateLimited, other PanelError).
+    """
+    url = check_panel_url(deps, panel_url)
+    key = key.strip()
+    fingerprint = deps.vault.fingerprint(key)
+    async with deps.sessions() as session:
+        twin = await _linked_twin(session, chat_id, url, fingerprint)
+    if twin is not None:
+        raise AccountExistsError(twin)
+    client = deps.panels.client_for_key(url, key)
+    client.read_retries = min(client.read_retries, 1)  # a person is waiting: one retry, then say so
+    try:
+        balance = await client.balance()
+    finally:
+        await client.close()
+    async with deps.sessions() as session:
+        if await repo.chats.get_chat(session, chat_id) is None:
+            kind = chat_kind or ("private" if chat_id > 0 else "group")
+            await repo.chats.get_or_create_chat(session, chat_id, kind=kind)
+        account = await repo.accounts.add_account(
+            session, chat_id, url, deps.vault.encrypt(key), fingerprint, currency=balance.currency
+        )
+        assert account.id is not None
+        await repo.accounts.record_balance(session, account.id, balance.amount, balance.currency)
+        await session.commit()
+    log.info("chat %s linked account %s on %s", chat_id, account.id, client.url)
+    return account, balance
+
+
+async def unlink_account(deps: Deps, chat_id: int, account_id: int) -> bool:
+    """Unlink one of the chat's accounts; False when it is not a linked account of that chat."""
+    async with deps.sessions() as session:
+        removed = await repo.accounts.remove_account(session, account_id, chat_id)
+        await session.commit()
+    if removed:
+        deps.panels.forget(account_id)
+        log.info("chat %s unlinked account %s", chat_id, account_id)
+    return removed
+
+
+async def read_balance(deps: Deps, account: Account) -> Balance:
+    """The account's balance fresh from the panel, recorded on its row (and on `account`). Panel errors
+    propagate."""
+    assert account.id is not None
+    balance = await deps.panels.client(account).balance()
+    async with deps.sessions() as session:
+        stored = await repo.accounts.record_balance(session, account.id, balance.amount, balance.currency)
+        await session.commit()
+    if stored is not None:
+        account.last_balance = stored.last_balance
+        account.currency = stored.currency
+        account.balance_checked_at = stored.balance_checked_at
+    return balance

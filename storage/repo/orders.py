@@ -90,6 +90,16 @@ async def claim_draft_for_sending(
     return await session.get(Order, order_id, populate_existing=True)
 
 
+async def discard_draft(session: AsyncSession, token: str, chat_id: int | None = None) -> bool:
+    """Delete a draft that was never confirmed (the user edited or cancelled it), so that its Confirm button
+    can no longer place it. Only `drafted` rows go; False when there was none."""
+    stmt = delete(Order).where(Order.confirm_token == token, Order.placement == Placement.drafted)
+    if chat_id is not None:
+        stmt = stmt.where(Order.chat_id == chat_id)
+    result = await session.execute(stmt, execution_options={"synchronize_session": False})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def _transition(
     session: AsyncSession, order_id: int, allowed: Iterable[str], **values: Any
 ) -> Order | None:

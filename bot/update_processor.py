@@ -1,0 +1,59 @@
+"""Updates of different chats run concurrently; updates of one chat run one after another, in order.
+
+python-telegram-bot offers all-sequential (slow: one user's slow panel call holds up every other chat) or
+all-concurrent (unsafe: a ConversationHandler must see one chat's updates in order). This processor does
+both: a FIFO lock per chat, taken before the global concurrency slot so one busy chat cannot fill the slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseUpdateProcessor
+
+
+def _chat_key(update: object) -> int | None:
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    if update.effective_user is not None:  # inline queries, chosen inline results: per user
+        return update.effective_user.id
+    return None
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    __slots__ = ("_locks", "_waiting")
+
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _chat_key(update)
+        if key is None:
+            await super().process_update(update, coroutine)
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:  # asyncio.Lock wakes waiters in FIFO order: the chat's order is kept
+                await super().process_update(update, coroutine)
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:  # nobody queued behind: forget the lock, keep memory flat
+                del self._waiting[key]
+                del self._locks[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""

@@ -1,0 +1,73 @@
+"""Everything that talks to Telegram users: one module per flow, each with `register(application)`.
+
+The order of registration matters within handler group 0: conversations first (they claim the text a
+user types while they are active), the catch-all guidance last.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
+from telegram.error import TelegramError
+from telegram.ext import Application
+
+from bot.config import Settings
+from bot.i18n import LANGUAGES, lazy, translator
+
+from . import balance, catalog, connect, order, orders, settings, start
+
+# (command, description) in the menus; descriptions are translated per language.
+PRIVATE_COMMANDS = [
+    ("order", lazy("Place an order")),
+    ("services", lazy("Browse and search services")),
+    ("orders", lazy("Your orders and their status")),
+    ("balance", lazy("Panel balance")),
+    ("status", lazy("Status of order ids")),
+    ("refill", lazy("Request a refill")),
+    ("connect", lazy("Link a panel API key")),
+    ("disconnect", lazy("Unlink the panel")),
+    ("settings", lazy("Language, alerts, notifications")),
+    ("language", lazy("Change language")),
+    ("cancel", lazy("Leave the current step")),
+    ("help", lazy("How to use this bot")),
+]
+GROUP_COMMANDS = PRIVATE_COMMANDS
+OPERATOR_COMMANDS = [("stats", lazy("Bot statistics (operators)"))]
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    for flow in (connect, order, catalog, orders, balance, settings, start):
+        flow.register(application)
+
+
+def start_jobs(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Repeating jobs (status tracking, balance alerts, delivery) are registered here as they are built."""
+
+
+async def publish_commands(bot: Bot, settings: Settings) -> None:
+    """The command menus, per scope and language. Menus are a convenience: a failure is logged, not raised."""
+    log = logging.getLogger(__name__)
+    try:
+        for lang in LANGUAGES:
+            _ = translator(lang)
+            code = None if lang == "en" else lang
+            private = [BotCommand(name, _(text)) for name, text in PRIVATE_COMMANDS]
+            group = [BotCommand(name, _(text)) for name, text in GROUP_COMMANDS]
+            await bot.set_my_commands(private, BotCommandScopeAllPrivateChats(), code)
+            await bot.set_my_commands(group, BotCommandScopeAllGroupChats(), code)
+    except TelegramError as exc:
+        log.warning("Could not publish the command menus: %s", exc)
+    operator = [BotCommand(n, d) for n, d in PRIVATE_COMMANDS + OPERATOR_COMMANDS]
+    for admin_id in settings.admin_ids:
+        try:
+            await bot.set_my_commands(operator, BotCommandScopeChat(admin_id))
+        except TelegramError as exc:  # the operator has not opened a chat with the bot yet
+            log.info("No operator menu for %s yet: %s", admin_id, exc)

@@ -1,0 +1,334 @@
+"""Browsing and searching the catalog: `/services [text]` and the `svc:*` buttons. Everyone may browse.
+
+Callback data (only numbers after the prefix, far under 64 bytes even with 19-digit service ids):
+  svc:cats:<page>                      the categories
+  svc:ref                              fetch the catalog again, then the first page of categories
+  svc:cat:<category index>:<page>      one category's services
+  svc:q:<page>                         a page of the search shown in this message (its text is in chat_data)
+  svc:s:<service id>:c:<ci>:<page>     a service's card; Back goes to that category page
+  svc:s:<service id>:q:<page>          a service's card; Back goes to that page of the search
+The pages are pure functions of (translator, catalog, ...) so that they can be timed without Telegram
+(tests/bench/search.py). The Catalog index makes a page a slice of a precomputed list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Message, Update
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot.catalog import Catalog
+from bot.i18n import Translator
+from bot.panel import InvalidKey, PanelError, PanelUnavailable, ProtocolError, RateLimited, Service
+from handlers.cards import service_card
+from handlers.common import (
+    Button,
+    Context,
+    Turn,
+    command_args,
+    esc,
+    int_arg,
+    money,
+    parse_callback,
+    turn,
+    user_data,
+)
+from storage.models import Account
+
+CATS_PER_PAGE = 10
+SERVICES_PER_PAGE = 10
+LABEL_MAX = 40  # button labels; the list in the text and the card show whole names
+NAME_MAX = 150  # a name in a list (keeps 10 long names far under 4096 characters)
+QUERY_MAX = 100
+SEARCHES_KEPT = 20  # search texts remembered per chat, by message id
+
+Page = tuple[str, list[list[Button]]]
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+def label(text: str, limit: int = LABEL_MAX) -> str:
+    """A button label: one line, at most `limit` characters (labels are plain text, not HTML)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def page_count(items: int, per_page: int) -> int:
+    return max(1, -(-items // per_page))
+
+
+def clamp_page(page: int, items: int, per_page: int) -> int:
+    return min(max(page, 0), page_count(items, per_page) - 1)
+
+
+def nav_row(_: Translator, prefix: str, page: int, pages: int) -> list[Button]:
+    row: list[Button] = []
+    if page > 0:
+        row.append((_("◀️ Previous"), f"{prefix}:{page - 1}"))
+    if page < pages - 1:
+        row.append((_("Next ▶️"), f"{prefix}:{page + 1}"))
+    return row
+
+
+def service_lines(_: Translator, services: list[Service], currency: str | None) -> list[str]:
+    lines = []
+    for s in services:
+        name = s.name if len(s.name) <= NAME_MAX else s.name[: NAME_MAX - 1] + "…"
+        lines.append(f"<code>{s.id}</code> {esc(name)}")
+        lines.append(
+            "    "
+            + _(
+                "{rate} per 1000 · {min}–{max}",
+                rate=money(s.rate, currency),
+                min=s.min if s.min is not None else "—",
+                max=s.max if s.max is not None else "—",
+            )
+        )
+    return lines
+
+
+def render_categories(_: Translator, catalog: Catalog, page: int = 0, note: str | None = None) -> Page:
+    cats = catalog.categories
+    pages = page_count(len(cats), CATS_PER_PAGE)
+    page = clamp_page(page, len(cats), CATS_PER_PAGE)
+    lines = [note, ""] if note else []
+    lines.append(
+        _(
+            "📂 <b>Services</b>: {services} in {categories} categories.",
+            services=len(catalog.services),
+            categories=len(cats),
+        )
+    )
+    if pages > 1:
+        lines.append(_("Page {page} of {pages}", page=page + 1, pages=pages))
+    lines += ["", _("To search by name or id, type {example}", example="<code>/services tiktok views</code>")]
+    if not cats:
+        lines.append(_("The panel lists no services."))
+    rows: list[list[Button]] = []
+    first = page * CATS_PER_PAGE
+    for ci in range(first, min(first + CATS_PER_PAGE, len(cats))):
+        name = cats[ci]
+        count = f" ({len(catalog.by_category[name])})"
+        rows.append([(label(name, LABEL_MAX - len(count)) + count, f"svc:cat:{ci}:0")])
+    rows.append(nav_row(_, "svc:cats", page, pages))
+    rows.append([(_("🔄 Refresh"), "svc:ref")])
+    return "\n".join(lines), rows
+
+
+def render_category(
+    _: Translator, catalog: Catalog, index: int, page: int = 0, currency: str | None = None
+) -> Page | None:
+    """A page of one category's services; None when there is no such category (the catalog changed)."""
+    found = catalog.category(index)
+    if found is None:
+        return None
+    name, services = found
+    pages = page_count(len(services), SERVICES_PER_PAGE)
+    page = clamp_page(page, len(services), SERVICES_PER_PAGE)
+    shown = services[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
+    lines = [
+        f"📂 <b>{esc(name)}</b>",
+        _("{count} services · page {page} of {pages}", count=len(services), page=page + 1, pages=pages),
+        "",
+        *service_lines(_, shown, currency),
+    ]
+    rows: list[list[Button]] = [
+        [(label(f"{s.id} · {s.name}"), f"svc:s:{s.id}:c:{index}:{page}")] for s in shown
+    ]
+    rows.append(nav_row(_, f"svc:cat:{index}", page, pages))
+    rows.append([(_("⬅️ Categories"), f"svc:cats:{index // CATS_PER_PAGE}")])
+    return "\n".join(lines), rows
+
+
+def category_back(catalog: Catalog, service_id: int) -> str:
+    """The callback data of the category page that lists a service."""
+    where = catalog.locate(service_id)
+    if where is None:
+        return "svc:cats:0"
+    ci, position = where
+    return f"svc:cat:{ci}:{position // SERVICES_PER_PAGE}"
+
+
+def render_card(_: Translator, service: Service, currency: str | None, back: str) -> Page:
+    rows: list[list[Button]] = [
+        [(_("🛒 Order"), f"ord:new:{service.id}")],
+        [(_("⬅️ Back"), back)],
+    ]
+    return service_card(_, service, currency), rows
+
+
+def render_results(
+    _: Translator, query: str, results: list[Service], page: int = 0, currency: str | None = None
+) -> Page:
+    pages = page_count(len(results), SERVICES_PER_PAGE)
+    page = clamp_page(page, len(results), SERVICES_PER_PAGE)
+    shown = results[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
+    lines = [
+        _("🔎 {count} services match “{query}”", count=len(results), query=esc(query)),
+        _("Page {page} of {pages}", page=page + 1, pages=pages),
+        "",
+        *service_lines(_, shown, currency),
+    ]
+    rows: list[list[Button]] = [[(label(f"{s.id} · {s.name}"), f"svc:s:{s.id}:q:{page}")] for s in shown]
+    rows.append(nav_row(_, "svc:q", page, pages))
+    rows.append([(_("📂 Categories"), "svc:cats:0")])
+    return "\n".join(lines), rows
+
+
+def render_search(
+    _: Translator, catalog: Catalog, query: str, page: int = 0, currency: str | None = None
+) -> Page:
+    """What `/services <query>` shows: the card of an exact id (or of the only match), a page of matches,
+    or a hint when nothing matches."""
+    digits = query.strip().lstrip("#")
+    exact = catalog.get(int(digits)) if digits.isdigit() and len(digits) < 19 else None
+    results = [exact] if exact else catalog.find(query)
+    if len(results) == 1:
+        return render_card(_, results[0], currency, category_back(catalog, results[0].id))
+    if not results:
+        text = "\n".join(
+            [
+                _("Nothing matches “{query}”.", query=esc(query)),
+                _("Try fewer or other words, a service id, or browse the categories."),
+            ]
+        )
+        return text, [[(_("📂 Categories"), "svc:cats:0")]]
+    return render_results(_, query, results, page, currency)
+
+
+# ----------------------------------------------------------------------------------------------- Telegram
+
+
+def _connect_prompt(t: Turn) -> Page:
+    text = _join(
+        t._("Link your panel first."),
+        t._("Once a panel API key is linked to this chat, its services can be browsed here."),
+    )
+    return text, [[(t._("🔗 Connect panel"), "acc:connect")]]
+
+
+def _join(*lines: str) -> str:
+    return "\n".join(lines)
+
+
+def _failure(t: Turn, exc: PanelError, retry: str) -> Page:
+    if isinstance(exc, InvalidKey):
+        text = t._("The panel rejected the linked API key. An admin can link a new one.")
+        return text, [[(t._("🔗 Connect panel"), "acc:connect")]]
+    if isinstance(exc, PanelUnavailable | RateLimited | ProtocolError):
+        text = t._("The panel is unreachable right now, try again in a minute.")
+    else:
+        text = t._("The panel answered with an error: {error}", error=esc(exc.message))
+    return text, [[(t._("🔁 Try again"), retry)]]
+
+
+async def _catalog(t: Turn, account: Account, retry: str, *, refresh: bool = False) -> Catalog | None:
+    """The account's catalog (cached by PanelHub); on a panel error, explain it in place and give None."""
+    assert account.id is not None
+    if refresh or t.deps.panels.cached_catalog(account.id) is None:
+        try:  # a fetch of thousands of services can take a moment: show "typing…"
+            await t.context.bot.send_chat_action(t.chat_id, ChatAction.TYPING)
+        except TelegramError:
+            pass
+    try:
+        return await t.deps.panels.catalog(account, refresh=refresh)
+    except PanelError as exc:
+        await t.show(*_failure(t, exc, retry))
+        return None
+
+
+def _remember_search(t: Turn, message: Message | None, query: str) -> None:
+    """Paging buttons only carry a page number: keep the search text per message (a group's members may
+    page through each other's results) and per user (the fallback)."""
+    user_data(t.context)["svc_q"] = query
+    if message is None or t.context.chat_data is None:
+        return
+    kept: dict[str, str] = t.context.chat_data.setdefault("svc_q", {})
+    kept.pop(str(message.message_id), None)
+    kept[str(message.message_id)] = query
+    while len(kept) > SEARCHES_KEPT:
+        kept.pop(next(iter(kept)))
+
+
+def _search_of(t: Turn) -> str | None:
+    message = t.query.message if t.query else None
+    if message is not None and t.context.chat_data is not None:
+        found = t.context.chat_data.get("svc_q", {}).get(str(message.message_id))
+        if found:
+            return str(found)
+    found = user_data(t.context).get("svc_q")
+    return str(found) if found else None
+
+
+async def services_command(update: Update, context: Context) -> None:
+    t = await turn(update, context)
+    query = " ".join(command_args(context)).strip()[:QUERY_MAX]
+    account = await t.account()
+    if account is None:
+        await t.show(*_connect_prompt(t))
+        return
+    if query:
+        user_data(context)["svc_q"] = query  # for the retry button if the panel fails now
+    catalog = await _catalog(t, account, "svc:q:0" if query else "svc:cats:0")
+    if catalog is None:
+        return
+    if not query:
+        await t.show(*render_categories(t._, catalog))
+        return
+    message = await t.show(*render_search(t._, catalog, query, 0, account.currency))
+    _remember_search(t, message, query)
+
+
+async def on_button(update: Update, context: Context) -> None:
+    t = await turn(update, context)
+    assert t.query is not None
+    await t.answer()  # first: a catalog fetch may take longer than the client waits for an answer
+    data = t.query.data or ""
+    parts = parse_callback(data)
+    action = parts[1] if len(parts) > 1 else "cats"
+    account = await t.account()
+    if account is None:
+        await t.show(*_connect_prompt(t))
+        return
+    catalog = await _catalog(t, account, data, refresh=action == "ref")
+    if catalog is None:
+        return
+    _, currency = t._, account.currency
+    changed = _("The catalog has changed since this message; here it is again.")
+    page: Page | None = None
+    if action == "cat":
+        page = render_category(_, catalog, int_arg(parts, 2, -1), int_arg(parts, 3), currency)
+    elif action == "q":
+        query = _search_of(t)
+        if query:
+            page = render_search(_, catalog, query, int_arg(parts, 2), currency)
+            _remember_search(t, t.query.message if isinstance(t.query.message, Message) else None, query)
+        else:
+            forgotten = _("This search is no longer remembered: send {example} again.", example="/services …")
+            page = render_categories(_, catalog, 0, note=forgotten)
+    elif action == "s":
+        service = catalog.get(int_arg(parts, 2, -1))
+        if service is not None:
+            page = render_card(_, service, currency, _card_back(catalog, service, parts))
+    else:  # "cats", "ref"
+        page = render_categories(_, catalog, int_arg(parts, 2))
+    await t.show(*(page or render_categories(_, catalog, 0, note=changed)))
+
+
+def _card_back(catalog: Catalog, service: Service, parts: list[str]) -> str:
+    """Back from a card goes where the card was opened from (kept in the card's own callback data)."""
+    origin = parts[3] if len(parts) > 3 else ""
+    if origin == "q":
+        return f"svc:q:{int_arg(parts, 4)}"
+    if origin == "c":
+        return f"svc:cat:{int_arg(parts, 4)}:{int_arg(parts, 5)}"
+    return category_back(catalog, service.id)
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(CommandHandler("services", services_command))
+    application.add_handler(CallbackQueryHandler(on_button, pattern=r"^svc:"))

@@ -1,0 +1,212 @@
+"""What every flow shares: the per-update context, rendering, keyboards, permission checks.
+
+Callback data is plain text `<flow>:<action>[:arg...]`, kept far under Telegram's 64 bytes: only ids and
+small numbers go in it, never names.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import (
+    CallbackQuery,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.deps import Deps
+from bot.i18n import Translator, translator
+from storage import repo
+from storage.models import Account, Chat
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+# A button: (label, callback data) or (label, URL) when the second part is a link.
+Button = tuple[str, str]
+MAX_MESSAGE = 4096
+
+
+def deps(context: Context) -> Deps:
+    return context.application.bot_data["deps"]
+
+
+def esc(value: object) -> str:
+    """Escape anything that came from a panel or a user before it goes into HTML."""
+    return html.escape(str(value), quote=False)
+
+
+def money(amount: Decimal | None, currency: str | None = None) -> str:
+    """Exact, without float: at least two decimals, no trailing zeros beyond them."""
+    if amount is None:
+        return "—"
+    text = f"{amount.normalize():f}" if amount == amount.to_integral() else f"{amount:f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    text = f"{whole}.{frac.ljust(2, '0')}"
+    return f"{text} {esc(currency)}" if currency else text
+
+
+def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
+    built = []
+    for row in rows:
+        buttons = []
+        for label, target in row:
+            if target.startswith(("http://", "https://", "tg://")):
+                buttons.append(InlineKeyboardButton(label, url=target))
+            else:
+                assert len(target.encode()) <= 64, target  # a programming error, caught by the tests
+                buttons.append(InlineKeyboardButton(label, callback_data=target))
+        if buttons:
+            built.append(buttons)
+    return InlineKeyboardMarkup(built) if built else None
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """Keep a message under Telegram's limit (callers build whole lines; this is the last guard)."""
+    return text if len(text) <= limit else text[: limit - 2] + "\n…"
+
+
+def is_private(update: Update) -> bool:
+    return bool(update.effective_chat and update.effective_chat.type == ChatType.PRIVATE)
+
+
+@dataclass
+class Turn:
+    """One update's view of the world: who, where, in which language, with the chat's stored row."""
+
+    update: Update
+    context: Context
+    deps: Deps
+    chat: Chat
+    _: Translator
+
+    @property
+    def chat_id(self) -> int:
+        return self.chat.id
+
+    @property
+    def user_id(self) -> int:
+        user = self.update.effective_user
+        return user.id if user else 0
+
+    @property
+    def query(self) -> CallbackQuery | None:
+        return self.update.callback_query
+
+    def session(self) -> AsyncSession:
+        return self.deps.sessions()
+
+    async def account(self) -> Account | None:
+        """The chat's default account (several per chat come later; the first linked is the default)."""
+        async with self.session() as session:
+            accounts = await repo.accounts.list_accounts(session, self.chat_id)
+        if not accounts:
+            return None
+        return next((a for a in accounts if a.is_default), accounts[0])
+
+    async def show(
+        self, text: str, buttons: Sequence[Sequence[Button]] = (), *, edit: bool = True
+    ) -> Message | None:
+        """Edit the pressed message in place (navigation), or send a new message."""
+        markup = keyboard(buttons)
+        text = clip(text)
+        query = self.query
+        if edit and query is not None and query.message is not None and isinstance(query.message, Message):
+            try:
+                result = await query.edit_message_text(text, reply_markup=markup)
+                return result if isinstance(result, Message) else None
+            except BadRequest as exc:
+                if "not modified" in str(exc).lower():
+                    return None
+                if "can't be edited" not in str(exc).lower() and "not found" not in str(exc).lower():
+                    raise
+        chat = self.update.effective_chat
+        assert chat is not None
+        return await self.context.bot.send_message(chat.id, text, reply_markup=markup)
+
+    async def answer(self, text: str | None = None, *, alert: bool = False) -> None:
+        """Always answer a callback query (the client shows a spinner until we do)."""
+        if self.query is not None:
+            try:
+                await self.query.answer(text, show_alert=alert)
+            except BadRequest:  # too old to answer; harmless
+                log.debug("callback query could not be answered", exc_info=True)
+
+
+async def turn(update: Update, context: Context) -> Turn:
+    """Load (or create) the chat's row and pick the language: the chat's choice, else the user's."""
+    d = deps(context)
+    tg_chat = update.effective_chat
+    assert tg_chat is not None
+    async with d.sessions() as session:
+        chat = await repo.chats.get_or_create_chat(
+            session, tg_chat.id, kind=tg_chat.type, title=tg_chat.title
+        )
+        await session.commit()
+    user = update.effective_user
+    lang = chat.language or (user.language_code if user else None)
+    return Turn(update=update, context=context, deps=d, chat=chat, _=translator(lang))
+
+
+async def is_chat_admin(context: Context, chat_id: int, user_id: int) -> bool:
+    member = await context.bot.get_chat_member(chat_id, user_id)
+    return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+
+
+async def may_manage(t: Turn) -> bool:
+    """Privileged actions (link keys, settings): anyone in a private chat, admins in a group.
+
+    Anonymous admins post as the group itself (sender_chat), which only admins can do."""
+    if is_private(t.update):
+        return True
+    message = t.update.effective_message
+    if message is not None and message.sender_chat is not None and message.sender_chat.id == t.chat_id:
+        return True
+    return await is_chat_admin(t.context, t.chat_id, t.user_id)
+
+
+async def may_order(t: Turn) -> bool:
+    if is_private(t.update) or t.chat.members_may_order:
+        return True
+    return await may_manage(t)
+
+
+async def refuse(t: Turn) -> None:
+    text = t._("Only the group's admins may do this.")
+    if t.query is not None:
+        await t.answer(text, alert=True)
+    elif t.update.effective_message is not None:
+        await t.update.effective_message.reply_text(esc(text))
+
+
+def parse_callback(data: str | None) -> list[str]:
+    return (data or "").split(":")
+
+
+def int_arg(parts: list[str], index: int, default: int = 0) -> int:
+    try:
+        return int(parts[index])
+    except (IndexError, ValueError):
+        return default
+
+
+def command_args(context: Context) -> list[str]:
+    return list(context.args or [])
+
+
+def user_data(context: Context) -> dict[str, Any]:
+    data = context.user_data
+    assert data is not None
+    return data
