@@ -12,6 +12,8 @@ Callback data of the buttons built here (each flow's module handles its own pref
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 
 from bot.i18n import Translator
@@ -56,6 +58,18 @@ def status_text(_: Translator, order: Order) -> str:
     }[Placement(order.placement)]
 
 
+_BREAK = re.compile(r"<br\s*/?>|</p>|</div>|</li>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]{0,200}>")
+
+
+def plain_description(text: str, limit: int = 1500) -> str:
+    """Panels write descriptions as HTML fragments; keep their line breaks, drop their tags (we escape the
+    rest, so nothing of theirs is ever rendered as markup)."""
+    text = html.unescape(_TAG.sub("", _BREAK.sub("\n", text)))
+    text = re.sub(r"\n{3,}", "\n\n", text.replace("\r", "")).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def yes_no(_: Translator, flag: bool) -> str:
     return _("yes") if flag else _("no")
 
@@ -87,7 +101,7 @@ def service_card(_: Translator, service: Service, currency: str | None = None) -
     if service.average_time:
         lines.append(_("Average time: {time}", time=esc(service.average_time)))
     if service.description:
-        lines += ["", esc(service.description[:1500])]
+        lines += ["", esc(plain_description(service.description))]
     return "\n".join(lines)
 
 
