@@ -42,3 +42,16 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# Refresh the message catalogs from the code: extract the English msgids, merge them into every
+# bot/locales/<lang>/LC_MESSAGES/messages.po. New strings arrive untranslated; tests/test_i18n.py names them.
+# Babel's warnings about f-strings passed as *values* (`_("{x}", x=f"...")`) are noise and are filtered;
+# an f-string as the msgid itself is caught by tests/test_i18n.py.
+.PHONY: translations
+translations: SHELL := /bin/bash
+translations: install
+	@set -o pipefail; $(VENV)/bin/pybabel -q extract -F babel.cfg -k _ -k lazy -k ngettext:1,2 --no-location \
+	  --sort-output --add-comments=TRANSLATORS: --project=smm-panel-bot -o bot/locales/messages.pot . 2>&1 \
+	  | { grep -v 'Skipping f-string' || true; }
+	@$(VENV)/bin/pybabel -q update -i bot/locales/messages.pot -d bot/locales --no-fuzzy-matching \
+	  --ignore-obsolete --ignore-pot-creation-date

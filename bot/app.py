@@ -7,16 +7,19 @@ import logging
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 import handlers
+from bot import web
 from bot.config import Settings
+from bot.delivery import schedule_delivery
 from bot.deps import Deps
 from bot.i18n import translator
+from bot.jobs import schedule, sweep_stale_sending
+from bot.metrics import Metrics
 from bot.panel import close_shared_session
 from bot.update_processor import PerChatUpdateProcessor
-from storage import repo
 from storage.db import migrate
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,15 @@ log = logging.getLogger(__name__)
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure with its traceback; tell the user politely, never with the traceback."""
     error = context.error
+    if isinstance(error, Conflict):  # from getUpdates (run_polling forwards polling errors here)
+        metrics: Metrics = context.application.bot_data["metrics"]
+        if metrics.conflict_should_log():  # PTB retries with a growing pause; say so once a minute at most
+            log.warning(
+                "Another instance is polling with this token (or a webhook is set): %s. Still retrying; "
+                "stop the other instance.",
+                error,
+            )
+        return
     if isinstance(error, (RetryAfter, TimedOut, NetworkError)) and not isinstance(error, BadRequest):
         log.warning("Telegram network trouble: %s", error)
         return
@@ -45,17 +57,21 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     deps: Deps = application.bot_data["deps"]
-    async with deps.sessions() as session:
-        stale = await repo.orders.mark_stale_sending_as_unclear(session)
-        await session.commit()
-    if stale:
-        log.warning("%d order(s) were being sent when the bot stopped; marked unclear", stale)
+    if await deps.leader.check():
+        await sweep_stale_sending(deps)
     await handlers.publish_commands(application.bot, deps.settings)
-    handlers.start_jobs(application)
+    schedule(application)
+    schedule_delivery(application)
+    try:
+        await web.start_health_server(application)  # polling mode with SMMBOT_LISTEN
+    except web.StartupError as exc:
+        application.bot_data["startup_error"] = str(exc)
+        application.stop_running()  # run_polling returns; run_bot reports the error
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     deps: Deps = application.bot_data["deps"]
+    await web.stop_web_server(application)
     await close_shared_session()
     await deps.close()
 
@@ -71,6 +87,8 @@ def build_application(
     from bot.persistence import DatabasePersistence
 
     deps = deps or Deps.from_settings(settings)
+    metrics = Metrics()
+    metrics.deps = deps
     assert settings.telegram_bot_token is not None
     api = settings.telegram_api_url
     builder = (
@@ -80,7 +98,7 @@ def build_application(
         .base_file_url(f"{api}/file/bot")
         .defaults(Defaults(parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .persistence(DatabasePersistence(deps.sessions, update_interval=persistence_interval))
-        .concurrent_updates(PerChatUpdateProcessor())
+        .concurrent_updates(PerChatUpdateProcessor(observer=metrics.observe_update))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .get_updates_read_timeout(40)
@@ -89,16 +107,42 @@ def build_application(
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     application = builder.build()
     application.bot_data["deps"] = deps
+    application.bot_data["metrics"] = metrics
+    metrics.watch_jobs(application)
     handlers.register(application)
     application.add_error_handler(_on_error)
     return application
 
 
 def run_bot(settings: Settings) -> None:
-    """Migrate, then long-poll until interrupted (webhook mode comes with the production issue)."""
+    """Migrate, then run until SIGINT/SIGTERM: webhook mode when SMMBOT_WEBHOOK_URL is set, else long
+    polling (plus /healthz and /metrics when SMMBOT_LISTEN is set)."""
     import asyncio
+    import signal
 
+    if settings.webhook_url:
+        try:
+            web.check_webhook_settings(settings)
+        except web.StartupError as exc:
+            raise SystemExit(f"smmbot: {exc}") from None
     asyncio.run(migrate(settings.database_url))
     application = build_application(settings)
-    log.info("Starting long polling against %s", settings.telegram_api_url)
-    application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+    if not settings.webhook_url:
+        log.info("Starting long polling against %s", settings.telegram_api_url)
+        application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        if "startup_error" in application.bot_data:
+            raise SystemExit(f"smmbot: {application.bot_data['startup_error']}")
+        return
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await web.run_webhook(application, settings, stop)
+
+    log.info("Starting in webhook mode at %s", settings.webhook_url)
+    try:
+        asyncio.run(serve())
+    except web.StartupError as exc:
+        raise SystemExit(f"smmbot: {exc}") from None

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from bot.panel import Service
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_TAGS = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*\}")
+SIMILAR = 0.6  # word-set similarity (Jaccard) from which two names are taken for the same kind of service
 
 
 class _DropCombining(dict[int, int | None]):
@@ -40,6 +42,23 @@ def words(text: str) -> list[str]:
     return _WORD.findall(_fold(text))
 
 
+def name_key(name: str) -> frozenset[str]:
+    """A service name reduced for comparing across panels: lower case, without emoji, punctuation and
+    bracketed tags ([Refill 30D], (Fast) ...), as a set of words. A name of tags only keeps their words."""
+    core = frozenset(words(_TAGS.sub(" ", name)))
+    return core or frozenset(words(name))
+
+
+def type_key(service_type: str | None) -> str:
+    return " ".join(words(service_type or "")) or "default"
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
 @dataclass
 class Catalog:
     services: list[Service]
@@ -58,6 +77,10 @@ class Catalog:
     _blob: str = field(init=False, repr=False)
     _starts: list[int] = field(init=False, repr=False)
     _rows_of_cat: dict[str, list[int]] = field(init=False, repr=False)
+    # Built on first comparison: type key -> [(service, name key)].
+    _kinds: dict[str, list[tuple[Service, frozenset[str]]]] | None = field(
+        init=False, default=None, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.by_id = {s.id: s for s in self.services}
@@ -148,6 +171,19 @@ class Catalog:
                 for pos, service in enumerate(self.by_category[name]):
                     self._where[service.id] = (ci, pos)
         return self._where.get(service_id)
+
+    def similar_to(self, service: Service, threshold: float = SIMILAR) -> list[tuple[Service, float]]:
+        """Services of this catalog of the same type as `service` (maybe from another panel) whose names
+        match it (name_key similarity >= threshold), the most similar first."""
+        if self._kinds is None:
+            self._kinds = {}
+            for s in self.services:
+                self._kinds.setdefault(type_key(s.type), []).append((s, name_key(s.name)))
+        key = name_key(service.name)
+        found = [(s, similarity(key, k)) for s, k in self._kinds.get(type_key(service.type), [])]
+        found = [(s, score) for s, score in found if score >= threshold]
+        found.sort(key=lambda pair: -pair[1])
+        return found
 
     def find(self, query: str, keep: int = 32) -> list[Service]:
         """`search(query)` with the last `keep` answers remembered (the list is shared: do not modify it)."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.accounts import KeyVault
 from bot.config import Settings
+from bot.leader import Leadership
 from bot.panels import PanelHub
 from storage.db import create_engine, make_session_factory
 
@@ -19,6 +22,18 @@ class Deps:
     sessions: async_sessionmaker[AsyncSession]
     vault: KeyVault
     panels: PanelHub
+    # the status tracker's last cycle (bot/tracking.py CycleReport) and when it ended, shown by /stats,
+    # /healthz and /metrics: the job stores them with record_poll()
+    leader: Leadership = None  # type: ignore[assignment]  # set in __post_init__
+    last_poll: Any = None
+    last_poll_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.leader is None:
+            self.leader = Leadership(self.engine)
+
+    def record_poll(self, report: Any) -> None:
+        self.last_poll, self.last_poll_at = report, datetime.now(UTC)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
@@ -34,4 +49,5 @@ class Deps:
         )
 
     async def close(self) -> None:
+        await self.leader.release()
         await self.engine.dispose()

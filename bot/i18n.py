@@ -13,6 +13,8 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from bot.panel import normalize_status
+
 LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LANGUAGE = "en"
 # Shown in /language; the key is what we store in chat.language.
@@ -82,3 +84,27 @@ def lazy(message: str) -> str:
 
 
 GetText = Callable[..., str]
+
+
+# The panel's statuses (as normalize_status names them) in the reader's language.
+STATUS_NAMES = {
+    "Pending": lazy("Pending"),
+    "In progress": lazy("In progress"),
+    "Processing": lazy("Processing"),
+    "Completed": lazy("Completed"),
+    "Partial": lazy("Partial"),
+    "Canceled": lazy("Canceled"),
+    "Refunded": lazy("Refunded"),
+    "Failed": lazy("Failed"),
+    "Rejected": lazy("Rejected"),
+    "Awaiting": lazy("Awaiting"),
+    "Error": lazy("Error"),
+}
+
+
+def status_name(_: Translator, status: str | None) -> str:
+    """A panel status as plain text in the reader's language (escape it for HTML)."""
+    if not status:
+        return _("Pending")
+    canonical = normalize_status(status)
+    return _(STATUS_NAMES[canonical]) if canonical in STATUS_NAMES else status

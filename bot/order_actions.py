@@ -12,7 +12,7 @@ import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +28,7 @@ from bot.panel import (
     normalize_status,
 )
 from bot.panels import PanelHub
+from bot.tracking import next_poll_time
 from storage import repo
 from storage.models import Account, Order, Placement, Refill, is_final_refill_status
 from storage.types import utcnow
@@ -80,19 +81,6 @@ class IdStatus:
     status: OrderStatus | None
     error: PanelError | None
     order: Order | None
-
-
-def next_poll_time(order: Order, now: datetime | None = None) -> datetime:
-    """When the tracker should look again: often while an order is young, then backing off."""
-    now = now or utcnow()
-    age = now - (order.placed_at or now)
-    if age < timedelta(hours=1):
-        step = timedelta(minutes=1)
-    elif age < timedelta(days=1):
-        step = timedelta(minutes=10)
-    else:
-        step = timedelta(hours=1)
-    return now + step
 
 
 def parse_order_ids(tokens: Iterable[str]) -> tuple[list[int], list[str]]:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.alerts import check_balance_after_order
 from bot.i18n import lazy
 from bot.panel import (
     Balance,
@@ -311,10 +312,15 @@ def _error_text(exc: BaseException) -> str:
 
 
 async def place_order(
-    sessions: async_sessionmaker[AsyncSession], panels: PanelHub, token: str, *, chat_id: int | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    panels: PanelHub,
+    token: str,
+    *,
+    chat_id: int | None = None,
+    with_balance: bool = True,
 ) -> PlacementResult:
     """Place the draft with this confirm token exactly once; an `add` that may have been sent is never
-    retried."""
+    retried. `with_balance=False` skips reading the balance afterwards (a mass order reads it once)."""
     async with sessions() as session:
         order = await repo.orders.claim_draft_for_sending(session, token, chat_id)
         if order is None:
@@ -357,7 +363,10 @@ async def place_order(
             )
             await session.commit()
         placed = PlacementResult("placed", row or order)
-    placed.balance = await refresh_balance(sessions, panels, account)
+    if with_balance:
+        placed.balance = await refresh_balance(sessions, panels, account)
+    if placed.balance is not None:
+        await check_balance_after_order(sessions, account.id, placed.balance)  # low-balance alert
     return placed
 
 

@@ -46,6 +46,10 @@ class PanelHub:
             self._clients[cache_key] = client
         return client
 
+    def clients(self) -> list[PanelClient]:
+        """The clients of linked accounts made so far (their `stats` and `last_failure` feed /stats)."""
+        return list(self._clients.values())
+
     def cached_catalog(self, account_id: int) -> Catalog | None:
         return self._catalogs.get(account_id)
 

@@ -8,7 +8,8 @@ both: a FIFO lock per chat, taken before the global concurrency slot so one busy
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
@@ -25,13 +26,18 @@ def _chat_key(update: object) -> int | None:
     return None
 
 
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    __slots__ = ("_locks", "_waiting")
+# Told about every handled update and the seconds its handling took (bot/metrics.py Metrics.observe_update).
+UpdateObserver = Callable[[object, float], None]
 
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    __slots__ = ("_locks", "_waiting", "observer")
+
+    def __init__(self, max_concurrent_updates: int = 64, observer: UpdateObserver | None = None) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
+        self.observer = observer
 
     async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _chat_key(update)
@@ -50,7 +56,14 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 del self._locks[key]
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        await coroutine
+        if self.observer is None:
+            await coroutine
+            return
+        started = time.perf_counter()  # the handling itself: the wait for the chat's lock is not counted
+        try:
+            await coroutine
+        finally:
+            self.observer(update, time.perf_counter() - started)
 
     async def initialize(self) -> None:
         """Nothing to set up."""

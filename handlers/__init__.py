@@ -22,17 +22,37 @@ from telegram.ext import Application
 from bot.config import Settings
 from bot.i18n import LANGUAGES, lazy, translator
 
-from . import balance, catalog, connect, order, orders, settings, start
+from . import (
+    accounts,
+    balance,
+    catalog,
+    compare,
+    connect,
+    export,
+    favorites,
+    group,
+    inline,
+    mass,
+    order,
+    orders,
+    settings,
+    start,
+    stats,
+)
 
 # (command, description) in the menus; descriptions are translated per language.
 PRIVATE_COMMANDS = [
     ("order", lazy("Place an order")),
+    ("mass", lazy("Place many orders at once")),
     ("services", lazy("Browse and search services")),
+    ("compare", lazy("Compare a service's price across your panels")),
     ("orders", lazy("Your orders and their status")),
+    ("export", lazy("Export the orders as a CSV file")),
     ("balance", lazy("Panel balance")),
     ("status", lazy("Status of order ids")),
     ("refill", lazy("Request a refill")),
     ("connect", lazy("Link a panel API key")),
+    ("accounts", lazy("Linked panels: default, names, unlink")),
     ("disconnect", lazy("Unlink the panel")),
     ("settings", lazy("Language, alerts, notifications")),
     ("language", lazy("Change language")),
@@ -44,12 +64,24 @@ OPERATOR_COMMANDS = [("stats", lazy("Bot statistics (operators)"))]
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    for flow in (connect, order, catalog, orders, balance, settings, start):
+    for flow in (
+        group,
+        connect,
+        order,
+        mass,
+        accounts,  # after the order and mass wizards: their text steps come first
+        catalog,
+        favorites,
+        compare,
+        orders,
+        balance,
+        settings,
+        export,
+        inline,
+        stats,
+        start,
+    ):
         flow.register(application)
-
-
-def start_jobs(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Repeating jobs (status tracking, balance alerts, delivery) are registered here as they are built."""
 
 
 async def publish_commands(bot: Bot, settings: Settings) -> None:

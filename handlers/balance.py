@@ -14,9 +14,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.accounts import KeyDecryptError, read_balance
 from bot.panel import PanelError, PanelUnavailable, RateLimited
+from handlers.accounts import account_name, chat_accounts
 from handlers.common import Button, Context, Turn, esc, money, turn
 from handlers.start import main_buttons, panel_host, panel_trouble
-from storage import repo
 from storage.models import Account
 
 
@@ -26,7 +26,11 @@ def when(moment: datetime | None) -> str:
 
 async def _account_lines(t: Turn, account: Account, several: bool) -> list[str]:
     _ = t._
-    lines = [_("Panel: <code>{host}</code>", host=esc(panel_host(account.panel_url)))] if several else []
+    lines = []
+    if several:
+        mark = "⭐ " if account.is_default else ""
+        host = f"<code>{esc(panel_host(account.panel_url))}</code>"
+        lines.append(f"{mark}<b>{esc(account_name(account))}</b> · {host}")
     try:
         balance = await read_balance(t.deps, account)
     except (PanelUnavailable, RateLimited) as exc:
@@ -52,8 +56,7 @@ async def show_balance(update: Update, context: Context) -> None:
     t = await turn(update, context)
     _ = t._
     await t.answer()
-    async with t.session() as session:
-        accounts = await repo.accounts.list_accounts(session, t.chat_id)
+    accounts = await chat_accounts(t)
     if not accounts:
         await t.show(_("No panel linked yet. Link one to see its balance."), main_buttons(t, False))
         return

@@ -1,13 +1,16 @@
 """How a service and an order look in a chat; shared by the catalog, the order wizard and the order list.
 
 Callback data of the buttons built here (each flow's module handles its own prefix):
-  ord:new:<service id>        start the order wizard for a service        (handlers/order.py)
+  ord:new:<service id>[:<account id>]   start the order wizard for a service of that account
+                                        (without one: the chat's default account)   (handlers/order.py)
+  fav:<service id>:<account id>   star / unstar the service                   (handlers/catalog.py)
+  cmp:<service id>:<account id>   the same kind of service on the other linked panels  (handlers/compare.py)
   o:show:<order id>           the order card                              (handlers/orders.py)
   o:ref:<order id>            refresh its status from the panel           (handlers/orders.py)
   o:fill:<order id>           request a refill                            (handlers/orders.py)
   o:cxl:<order id>            cancel the order at the panel               (handlers/orders.py)
   o:again:<order id>          the wizard pre-filled from this order       (handlers/order.py)
-  o:list:<page>               the chat's orders                           (handlers/orders.py)
+  o:list:<page>[:<filter>:<account id or 0>]   the chat's orders, filtered   (handlers/orders.py)
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from bot.i18n import Translator
+from bot.i18n import Translator, status_name
 from bot.panel import Service, normalize_status
 from handlers.common import Button, esc, money
 from storage.models import Order, Placement, Refill
@@ -49,7 +52,7 @@ def status_mark(order: Order) -> str:
 def status_text(_: Translator, order: Order) -> str:
     """The order's state in words: the panel's status once placed, else where placement stands."""
     if order.placement == Placement.placed:
-        return esc(order.status or _("Pending"))
+        return esc(status_name(_, order.status))
     return {
         Placement.drafted: _("Not confirmed"),
         Placement.sending: _("Sending to the panel…"),
@@ -105,13 +108,18 @@ def service_card(_: Translator, service: Service, currency: str | None = None) -
     return "\n".join(lines)
 
 
-def order_card(_: Translator, order: Order, refills: Sequence[Refill] = ()) -> tuple[str, list[list[Button]]]:
-    """The order's card and its buttons (what the user can do with it now)."""
+def order_card(
+    _: Translator, order: Order, refills: Sequence[Refill] = (), account_name: str | None = None
+) -> tuple[str, list[list[Button]]]:
+    """The order's card and its buttons (what the user can do with it now). `account_name`: the panel
+    account's name, shown when the chat has several."""
     title = _("Order {id}", id=f"#{order.panel_order_id}" if order.panel_order_id else f"({order.id})")
     lines = [
         f"{status_mark(order)} <b>{title}</b> — {status_text(_, order)}",
         f"{esc(order.service_name)} (<code>{order.service_id}</code>)",
     ]
+    if account_name:
+        lines.append(_("Panel: {name}", name=f"<b>{esc(account_name)}</b>"))
     if order.link:
         lines.append(_("Link: {link}", link=esc(order.link)))
     if order.quantity is not None:
@@ -137,7 +145,7 @@ def order_card(_: Translator, order: Order, refills: Sequence[Refill] = ()) -> t
         )
     for refill in refills:
         refill_state = (
-            esc(refill.status)
+            esc(status_name(_, refill.status))
             if refill.status
             else {
                 Placement.sending: _("sending"),

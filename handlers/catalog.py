@@ -7,12 +7,18 @@ Callback data (only numbers after the prefix, far under 64 bytes even with 19-di
   svc:q:<page>                         a page of the search shown in this message (its text is in chat_data)
   svc:s:<service id>:c:<ci>:<page>     a service's card; Back goes to that category page
   svc:s:<service id>:q:<page>          a service's card; Back goes to that page of the search
+  svc:s:<service id>:f:0               a service's card from the favourites; Back goes to the first page
+With several accounts linked, every one of these ends in `:a<account id>` (the account whose catalog it
+shows; without it, the default account) and the pages name the account; the categories page offers the
+other accounts' catalogs, and a card offers ⚖️ Compare across panels (handlers/compare.py). A card has the
+⭐ Star button (handlers/favorites.py); the first page lists the account's favourites first.
 The pages are pure functions of (translator, catalog, ...) so that they can be timed without Telegram
 (tests/bench/search.py). The Catalog index makes a page a slice of a precomputed list.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from telegram import Message, Update
@@ -23,6 +29,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.catalog import Catalog
 from bot.i18n import Translator
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, ProtocolError, RateLimited, Service
+from handlers.accounts import account_name, button_name, chat_accounts
 from handlers.cards import service_card
 from handlers.common import (
     Button,
@@ -36,6 +43,7 @@ from handlers.common import (
     turn,
     user_data,
 )
+from handlers.favorites import favourites, is_starred, star_button
 from storage.models import Account
 
 CATS_PER_PAGE = 10
@@ -46,6 +54,7 @@ QUERY_MAX = 100
 SEARCHES_KEPT = 20  # search texts remembered per chat, by message id
 
 Page = tuple[str, list[list[Button]]]
+_ACCOUNT_PART = re.compile(r"^a(\d{1,12})$")
 
 
 # ------------------------------------------------------------------------------------------------ pages
@@ -264,22 +273,104 @@ def _search_of(t: Turn) -> str | None:
     return str(found) if found else None
 
 
+# ------------------------------------------------------------------------------------------- accounts
+
+
+def split_account(parts: list[str]) -> tuple[list[str], int | None]:
+    """The callback parts without a trailing `a<account id>`, and that id."""
+    match = _ACCOUNT_PART.match(parts[-1]) if len(parts) > 2 else None
+    return (parts[:-1], int(match.group(1))) if match else (parts, None)
+
+
+def scoped(page: Page, account_id: int | None) -> Page:
+    """The page's buttons bound to an account: `:a<id>` after svc: data, `:<id>` after ord:new:<service>."""
+    if account_id is None:
+        return page
+    text, rows = page
+    bound: list[list[Button]] = []
+    for row in rows:
+        new_row: list[Button] = []
+        for caption, data in row:
+            if data.startswith("svc:"):
+                data = f"{data}:a{account_id}"
+            elif data.startswith("ord:new:") and data.count(":") == 2:
+                data = f"{data}:{account_id}"
+            new_row.append((caption, data))
+        bound.append(new_row)
+    return text, bound
+
+
+class View:
+    """Whose catalog a page shows: the account, and the chat's accounts (several: pages name it)."""
+
+    def __init__(self, account: Account, accounts: list[Account]) -> None:
+        self.account, self.accounts = account, accounts
+        self.several = len(accounts) > 1
+        self.scope = account.id if self.several else None
+
+    def suffix(self) -> str:
+        return f":a{self.account.id}" if self.several else ""
+
+
+async def _view(t: Turn, account_id: int | None) -> View | None:
+    """The view of `account_id` (None: the default account); None when it is not (any more) linked."""
+    accounts = await chat_accounts(t)
+    if not accounts:
+        return None
+    account = next((a for a in accounts if a.id == account_id), None) if account_id else accounts[0]
+    return View(account, accounts) if account is not None else None
+
+
+async def _decorate(t: Turn, view: View, page: Page, *, first_page: bool = False) -> Page:
+    """Name the account, bind the buttons to it, add the card's Star and Compare buttons, and, on the first
+    page of the categories, the favourites and the other accounts' catalogs."""
+    _ = t._
+    text, rows = scoped(page, view.scope)
+    aid = view.account.id or 0
+    order = next((d for row in rows for _c, d in row if d.startswith("ord:new:")), None)
+    if order is not None:  # a service card
+        service_id = int_arg(parse_callback(order), 2)
+        extra = [[star_button(_, service_id, aid, await is_starred(t, aid, service_id))]]
+        if view.several:
+            extra.append([(_("⚖️ Compare across panels"), f"cmp:{service_id}:{aid}")])
+        rows = [rows[0], *extra, *rows[1:]]
+    if first_page:
+        starred = await favourites(t, view.account)
+        if starred:
+            lines = [_("⭐ <b>Favourites</b>"), *service_lines(_, starred, view.account.currency), "", ""]
+            text = "\n".join(lines) + text
+            fav_rows = [
+                [(label(f"⭐ {s.id} · {s.name}"), f"svc:s:{s.id}:f:0{view.suffix()}")] for s in starred
+            ]
+            rows = [*fav_rows, *rows]
+        others = [a for a in view.accounts if a.id != view.account.id]
+        rows += [[(f"🔀 {button_name(a)}", f"svc:cats:0:a{a.id}")] for a in others]
+    if view.several:
+        text = _("🔗 Panel: {name}", name=f"<b>{esc(account_name(view.account))}</b>") + "\n\n" + text
+    return text, rows
+
+
+# ------------------------------------------------------------------------------------------- handlers
+
+
 async def services_command(update: Update, context: Context) -> None:
     t = await turn(update, context)
     query = " ".join(command_args(context)).strip()[:QUERY_MAX]
-    account = await t.account()
-    if account is None:
+    view = await _view(t, None)
+    if view is None:
         await t.show(*_connect_prompt(t))
         return
+    account = view.account
     if query:
         user_data(context)["svc_q"] = query  # for the retry button if the panel fails now
-    catalog = await _catalog(t, account, "svc:q:0" if query else "svc:cats:0")
+    catalog = await _catalog(t, account, ("svc:q:0" if query else "svc:cats:0") + view.suffix())
     if catalog is None:
         return
     if not query:
-        await t.show(*render_categories(t._, catalog))
+        await t.show(*await _decorate(t, view, render_categories(t._, catalog), first_page=True))
         return
-    message = await t.show(*render_search(t._, catalog, query, 0, account.currency))
+    page = render_search(t._, catalog, query, 0, account.currency)
+    message = await t.show(*await _decorate(t, view, page))
     _remember_search(t, message, query)
 
 
@@ -288,18 +379,22 @@ async def on_button(update: Update, context: Context) -> None:
     assert t.query is not None
     await t.answer()  # first: a catalog fetch may take longer than the client waits for an answer
     data = t.query.data or ""
-    parts = parse_callback(data)
+    parts, account_id = split_account(parse_callback(data))
     action = parts[1] if len(parts) > 1 else "cats"
-    account = await t.account()
-    if account is None:
+    view = await _view(t, account_id)
+    _ = t._
+    changed = _("The catalog has changed since this message; here it is again.")
+    if view is None and account_id is not None:  # that account was unlinked: the default's catalog
+        view, action, parts = await _view(t, None), "cats", ["svc", "cats", "0"]
+    if view is None:
         await t.show(*_connect_prompt(t))
         return
-    catalog = await _catalog(t, account, data, refresh=action == "ref")
+    catalog = await _catalog(t, view.account, data, refresh=action == "ref")
     if catalog is None:
         return
-    _, currency = t._, account.currency
-    changed = _("The catalog has changed since this message; here it is again.")
+    currency = view.account.currency
     page: Page | None = None
+    first_page = False
     if action == "cat":
         page = render_category(_, catalog, int_arg(parts, 2, -1), int_arg(parts, 3), currency)
     elif action == "q":
@@ -315,8 +410,11 @@ async def on_button(update: Update, context: Context) -> None:
         if service is not None:
             page = render_card(_, service, currency, _card_back(catalog, service, parts))
     else:  # "cats", "ref"
+        first_page = int_arg(parts, 2) <= 0
         page = render_categories(_, catalog, int_arg(parts, 2))
-    await t.show(*(page or render_categories(_, catalog, 0, note=changed)))
+    if page is None:
+        page, first_page = render_categories(_, catalog, 0, note=changed), True
+    await t.show(*await _decorate(t, view, page, first_page=first_page))
 
 
 def _card_back(catalog: Catalog, service: Service, parts: list[str]) -> str:
@@ -326,6 +424,8 @@ def _card_back(catalog: Catalog, service: Service, parts: list[str]) -> str:
         return f"svc:q:{int_arg(parts, 4)}"
     if origin == "c":
         return f"svc:cat:{int_arg(parts, 4)}:{int_arg(parts, 5)}"
+    if origin == "f":
+        return "svc:cats:0"
     return category_back(catalog, service.id)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,7 +25,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
 from bot.deps import Deps
@@ -160,31 +162,81 @@ async def turn(update: Update, context: Context) -> Turn:
     return Turn(update=update, context=context, deps=d, chat=chat, _=translator(lang))
 
 
-async def is_chat_admin(context: Context, chat_id: int, user_id: int) -> bool:
-    member = await context.bot.get_chat_member(chat_id, user_id)
-    return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+ADMIN_TTL = 60.0  # seconds a positive admin answer may serve read-only decisions
 
 
-async def may_manage(t: Turn) -> bool:
+class AdminCache:
+    """(chat, user) -> when getChatMember last said "admin". Only positive answers are kept, so a member who
+    was just promoted is never refused from the cache; privileged actions bypass it (see may_manage)."""
+
+    def __init__(self, ttl: float = ADMIN_TTL, size: int = 10_000) -> None:
+        self.ttl, self.size = ttl, size
+        self._seen: OrderedDict[tuple[int, int], float] = OrderedDict()
+
+    def get(self, chat_id: int, user_id: int) -> bool:
+        at = self._seen.get((chat_id, user_id))
+        return at is not None and time.monotonic() - at < self.ttl
+
+    def put(self, chat_id: int, user_id: int, is_admin: bool) -> None:
+        key = (chat_id, user_id)
+        self._seen.pop(key, None)
+        if is_admin:
+            self._seen[key] = time.monotonic()
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+    def forget(self, chat_id: int, user_id: int | None = None) -> None:
+        for key in [k for k in self._seen if k[0] == chat_id and user_id in (None, k[1])]:
+            del self._seen[key]
+
+
+def admin_cache(context: Context) -> AdminCache:
+    """One per Application (bot_data is not persisted; a module global would leak between test bots)."""
+    return context.application.bot_data.setdefault("admin_cache", AdminCache())
+
+
+async def is_chat_admin(context: Context, chat_id: int, user_id: int, *, cached: bool = False) -> bool:
+    """Asks Telegram (getChatMember); `cached=True` may answer from the last 60 s instead."""
+    cache = admin_cache(context)
+    if cached and cache.get(chat_id, user_id):
+        return True
+    try:
+        member = await context.bot.get_chat_member(chat_id, user_id)
+    except (BadRequest, Forbidden):  # not a participant (e.g. a channel identity), or the bot left
+        cache.put(chat_id, user_id, False)
+        return False
+    admin = member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+    cache.put(chat_id, user_id, admin)
+    return admin
+
+
+def is_anonymous_admin(update: Update) -> bool:
+    """Anonymous admins post as the group itself (sender_chat), which only admins can do."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if update.callback_query is not None or message is None or chat is None:
+        return False
+    return message.sender_chat is not None and message.sender_chat.id == chat.id
+
+
+async def may_manage(t: Turn, *, cached: bool = False) -> bool:
     """Privileged actions (link keys, settings): anyone in a private chat, admins in a group.
 
-    Anonymous admins post as the group itself (sender_chat), which only admins can do."""
-    if is_private(t.update):
+    Every privileged step calls this as it is (a fresh getChatMember: a demoted admin is stopped at once);
+    `cached=True` is for decisions that change nothing (showing a menu, the order wizard's questions)."""
+    if is_private(t.update) or is_anonymous_admin(t.update):
         return True
-    message = t.update.effective_message
-    if message is not None and message.sender_chat is not None and message.sender_chat.id == t.chat_id:
-        return True
-    return await is_chat_admin(t.context, t.chat_id, t.user_id)
+    return await is_chat_admin(t.context, t.chat_id, t.user_id, cached=cached)
 
 
-async def may_order(t: Turn) -> bool:
+async def may_order(t: Turn, *, cached: bool = False) -> bool:
     if is_private(t.update) or t.chat.members_may_order:
         return True
-    return await may_manage(t)
+    return await may_manage(t, cached=cached)
 
 
-async def refuse(t: Turn) -> None:
-    text = t._("Only the group's admins may do this.")
+async def refuse(t: Turn, text: str | None = None) -> None:
+    text = text or t._("Only the group's admins may do this.")
     if t.query is not None:
         await t.answer(text, alert=True)
     elif t.update.effective_message is not None:

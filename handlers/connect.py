@@ -10,6 +10,7 @@ Callback data:
   acc:panel:<index>      that panel of SMMBOT_ALLOWED_PANELS    acc:cancel        leave the conversation
   acc:drop:<account id>  ask to unlink that account         acc:unlink:<id>   unlink it
   acc:keep               keep it
+  acc:lkeep              keep the default label of the account just linked (asked when the chat has several)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from telegram.warnings import PTBUserWarning
 from bot.accounts import PanelNotAllowed, check_panel_url, link_account, unlink_account
 from bot.i18n import translator
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
+from handlers.accounts import account_name, button_name, chat_accounts
 from handlers.common import (
     Button,
     Context,
@@ -43,6 +45,7 @@ from handlers.common import (
     command_args,
     esc,
     int_arg,
+    is_anonymous_admin,
     is_chat_admin,
     is_private,
     keyboard,
@@ -55,11 +58,11 @@ from handlers.common import (
 )
 from handlers.start import main_buttons, panel_host
 from storage import repo
-from storage.repo.accounts import AccountExistsError
+from storage.repo.accounts import LABEL_MAX, AccountExistsError
 
 log = logging.getLogger(__name__)
 
-KEY, URL = range(2)
+KEY, URL, LABEL = range(3)
 TIMEOUT_SECONDS = 30 * 60
 MIN_KEY, MAX_KEY = 8, 200
 DEEP_LINK = "connect"  # /start connect (private) or /start connect_g<digits> (for a group)
@@ -98,6 +101,16 @@ async def _ask_key(t: Turn, target: int, url: str) -> int:
     if target != t.chat_id:
         title = await _chat_title(t, target)
         lines.append(_("For the group <b>{title}</b>.", title=esc(title)))
+    async with t.session() as session:
+        linked = await repo.accounts.list_accounts(session, target)
+    if linked:
+        lines.append(
+            _.ngettext(
+                "This chat has {n} linked panel already: this key is added as another one (see /accounts).",
+                "This chat has {n} linked panels already: this key is added as another one (see /accounts).",
+                len(linked),
+            )
+        )
     lines += [
         _("Panel: <code>{host}</code>", host=esc(panel_host(url))),
         "",
@@ -127,6 +140,12 @@ async def _group_connect(t: Turn) -> int:
         "🔐 API keys are never sent in a group. Press the button to open a private chat with me and "
         "send the key there; I will link it to this group."
     )
+    if is_anonymous_admin(t.update):  # the private chat needs their own account, which I must check
+        text += "\n\n" + t._(
+            "You are writing anonymously, as the group. The key step needs your own account: switch off "
+            "“Remain anonymous” in your admin rights for a moment, or open the button from your account; "
+            "I check there that you are an admin of this group."
+        )
     await t.show(text, [[(t._("🔐 Link in private chat"), link)]], edit=False)
     return ConversationHandler.END
 
@@ -305,14 +324,75 @@ async def got_key(update: Update, context: Context) -> int:
         _("✅ Panel linked: <code>{host}</code>", host=host),
         _("💰 Balance: {amount}", amount=amount),
     ]
-    if target == t.chat_id:
-        await t.show("\n".join(lines), main_buttons(t, True), edit=False)
-    else:
+    log.info("account %s linked to chat %s by user %s", account.id, target, t.user_id)
+    here = target == t.chat_id
+    if not here:
         title = esc(await _chat_title(t, target))
         lines.insert(len(notes) + 1, _("For the group <b>{title}</b>.", title=title))
-        await t.show("\n".join(lines), edit=False)
         await _announce_in_group(t, target, host, amount)
-    log.info("account %s linked to chat %s by user %s", account.id, target, t.user_id)
+    accounts = await chat_accounts(t, target)
+    named = next((a for a in accounts if a.id == account.id), None)
+    if len(accounts) > 1 and named is not None:  # several: ask for a name to tell them apart
+        state.update(chat=target, label_for=account.id)
+        lines += [
+            "",
+            _(
+                "The chat has {n} panels now. Send a short name for this one (up to {max} characters), "
+                "or keep “{name}”.",
+                n=len(accounts),
+                max=LABEL_MAX,
+                name=esc(account_name(named)),
+            ),
+        ]
+        await t.show("\n".join(lines), [[(_("✅ Keep this name"), "acc:lkeep")]], edit=False)
+        return LABEL
+    await t.show("\n".join(lines), main_buttons(t, True) if here else (), edit=False)
+    return ConversationHandler.END
+
+
+async def got_label(update: Update, context: Context) -> int:
+    t = await turn(update, context)
+    _ = t._
+    state = _state(context)
+    message = update.effective_message
+    text = " ".join(((message.text if message else "") or "").split())
+    if "label_for" not in state:
+        await t.show(_("Please start again with /connect."), edit=False)
+        return ConversationHandler.END
+    if not text or len(text) > LABEL_MAX:
+        note = _(
+            "A name is one line of 1 to {max} characters. Send another, or keep the name.", max=LABEL_MAX
+        )
+        await t.show(esc(note), [[(_("✅ Keep this name"), "acc:lkeep")]], edit=False)
+        return LABEL
+    target = int(state.get("chat", t.chat_id))
+    if target != t.chat_id and not await _admin_of(context, target, t.user_id):
+        state.clear()
+        await t.show(_("Only the group's admins may link a panel for it."), edit=False)
+        return ConversationHandler.END
+    async with t.session() as session:
+        account = await repo.accounts.rename_account(session, int(state["label_for"]), target, text)
+        await session.commit()
+    return await _named(t, target, account.label if account else None)
+
+
+async def on_keep_label(update: Update, context: Context) -> int:
+    t = await turn(update, context)
+    await t.answer()
+    state = _state(context)
+    target = int(state.get("chat", t.chat_id))
+    async with t.session() as session:
+        account = await repo.accounts.get_account(session, int(state.get("label_for", 0)), target)
+    return await _named(t, target, account_name(account) if account else None)
+
+
+async def _named(t: Turn, target: int, name: str | None) -> int:
+    _state(t.context).clear()
+    if name is None:
+        await t.show(t._("This panel is not linked any more."), edit=False)
+        return ConversationHandler.END
+    text = t._("✅ The panel is called <b>{name}</b>. /accounts lists the linked panels.", name=esc(name))
+    await t.show(text, main_buttons(t, True) if target == t.chat_id else (), edit=False)
     return ConversationHandler.END
 
 
@@ -364,7 +444,7 @@ async def on_timeout(update: object, context: Context) -> None:
 
 async def cmd_disconnect(update: Update, context: Context) -> None:
     t = await turn(update, context)
-    if not await may_manage(t):
+    if not await may_manage(t, cached=True):  # only asks; the Unlink press is checked afresh
         await refuse(t)
         return
     async with t.session() as session:
@@ -374,10 +454,8 @@ async def cmd_disconnect(update: Update, context: Context) -> None:
     elif len(accounts) == 1:
         await _confirm_unlink(t, accounts[0].id or 0, accounts[0].panel_url, edit=False)
     else:
-        rows = [
-            [(f"{panel_host(a.panel_url)} ({a.currency or '?'}) #{a.id}", f"acc:drop:{a.id}")]
-            for a in accounts
-        ]
+        accounts = await chat_accounts(t)  # the names to tell them apart
+        rows = [[(button_name(a), f"acc:drop:{a.id}")] for a in accounts]
         rows.append([(t._("Keep them"), "acc:keep")])
         await t.show(t._("Which panel should be unlinked?"), rows, edit=False)
 
@@ -446,6 +524,10 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
                 URL: [
                     MessageHandler(private_text, got_url),
                     CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
+                ],
+                LABEL: [
+                    MessageHandler(private_text, got_label),
+                    CallbackQueryHandler(on_keep_label, pattern=r"^acc:lkeep$"),
                 ],
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, on_timeout)],
             },

@@ -1,9 +1,13 @@
 """/order [service id]: the guided order conversation, its summary and the exactly-once Confirm.
 
 Callback data of this flow:
-  ord:new:<service id>   start for a service (catalog card)     m:order        start (main menu)
+  ord:new:<service id>[:<account id>]   start for a service (catalog card, favourites, compare)
+  m:order        start (main menu)       ord:acc:<account id>   the account to order with (several linked)
   o:again:<order id>     start pre-filled from a stored order   ord:ok:<token> confirm the stored draft
   ord:skip  ord:keep  ord:v:<n>  ord:edit  ord:x                 skip / keep / choose / edit / cancel
+
+With several accounts linked, /order first asks which one (the one used last comes first, marked); the
+choice is kept in user_data["order_pick"][<chat id>] and the last used account in chat_data.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from telegram.warnings import PTBUserWarning
 from bot import ordering
 from bot.catalog import Catalog
 from bot.panel import InvalidKey, PanelError
+from handlers import group
+from handlers import order_pick as pick
 from handlers import order_steps as steps
+from handlers.accounts import chat_accounts, name_of
 from handlers.cards import order_card
 from handlers.common import (
     Button,
@@ -43,7 +50,7 @@ from handlers.common import (
     refuse,
     turn,
 )
-from handlers.order_steps import END, FIELD, SERVICE, SUMMARY, TIMEOUT_SECONDS
+from handlers.order_steps import ACCOUNT, END, FIELD, SERVICE, SUMMARY, TIMEOUT_SECONDS
 from storage import repo
 from storage.models import Account, Placement
 
@@ -58,9 +65,12 @@ async def _send(t: Turn, text: str, buttons: list[list[Button]] | None = None, *
 
 
 async def _allowed(t: Turn) -> bool:
-    if await may_order(t):
+    """The wizard's questions change nothing yet: a cached admin answer will do (Confirm asks afresh)."""
+    if await may_order(t, cached=True):
         return True
-    await refuse(t)
+    await refuse(
+        t, t._("Only the group's admins may order here. An admin can let every member order in /settings.")
+    )
     return False
 
 
@@ -84,28 +94,20 @@ async def _catalog(t: Turn, account: Account) -> Catalog | None:
     return None
 
 
-async def _ask_service(t: Turn, note: str | None = None) -> int:
-    text = t._(
-        "Send the ID of the service to order (the number shown in the catalog), or browse the services."
-    )
-    buttons = [[(t._("🔎 Browse services"), "svc:cats:0")], [(t._("✖️ Cancel"), "ord:x")]]
-    await steps.ask(
-        t, f"⚠️ {note}\n\n{text}" if note else text, buttons, t._("Reply to this message. /cancel stops.")
-    )
-    return SERVICE
-
-
 async def _begin(t: Turn, account: Account, raw: str) -> int:
     """Start the steps for the service typed or pressed."""
     cleaned = raw.strip().lstrip("#")
+    pick.remember(t, account.id)
     catalog = await _catalog(t, account)
     if catalog is None:
         return SERVICE
     if not cleaned.isdigit():
-        return await _search(t, catalog, raw)
+        return await _search(t, account, catalog, raw)
     service = catalog.get(int(cleaned))
     if service is None:
-        return await _ask_service(t, t._("No service with id {id} on your panel.", id=esc(cleaned)))
+        return await pick.ask_service(
+            t, account, t._("No service with id {id} on your panel.", id=esc(cleaned))
+        )
     steps.drafts(t.context)[str(t.chat_id)] = {
         "svc": steps.snapshot(service),
         "acc": account.id,
@@ -114,19 +116,30 @@ async def _begin(t: Turn, account: Account, raw: str) -> int:
         "v": {},
         "d": {},
         "token": None,
+        "an": await name_of(t, account.id or 0),
     }
     return await steps.prompt(t, steps.drafts(t.context)[str(t.chat_id)])
 
 
-async def _search(t: Turn, catalog: Catalog, query: str) -> int:
+async def _search(t: Turn, account: Account, catalog: Catalog, query: str) -> int:
     """Text instead of an id: offer the best matches by name."""
     found = catalog.search(query, limit=SEARCH_RESULTS) if query.strip() else []
     if not found:
-        return await _ask_service(t, t._("Send the service ID as a number, e.g. 12."))
-    rows: list[list[Button]] = [[(f"{s.id} · {s.name[:40].strip()}", f"ord:new:{s.id}")] for s in found]
+        return await pick.ask_service(t, account, t._("Send the service ID as a number, e.g. 12."))
+    rows: list[list[Button]] = [
+        [(f"{s.id} · {s.name[:40].strip()}", f"ord:new:{s.id}:{account.id}")] for s in found
+    ]
     rows.append([(t._("✖️ Cancel"), "ord:x")])
-    await t.show(t._("Services matching “{query}”: choose one.", query=esc(query.strip()[:50])), rows)
+    shown = await t.show(t._("Services matching “{query}”: choose one.", query=esc(query.strip()[:50])), rows)
+    group.remember_owner(t.context, shown, t.user_id)
     return SERVICE
+
+
+async def _start(t: Turn, accounts: list[Account], raw: str | None = None) -> int:
+    """Ask which account when there are several; else on to the service (typed, or asked for)."""
+    if len(accounts) > 1:
+        return await pick.ask_account(t, accounts, raw)
+    return await _begin(t, accounts[0], raw) if raw else await pick.ask_service(t, accounts[0])
 
 
 async def start_command(update: Update, context: Context) -> int:
@@ -134,25 +147,57 @@ async def start_command(update: Update, context: Context) -> int:
     if not await _allowed(t):
         return END
     await steps.forget(t)
-    account = await t.account()
-    if account is None:
+    accounts = await chat_accounts(t)
+    if not accounts:
         return await steps.need_account(t)
     args = command_args(context)
-    return await _begin(t, account, args[0]) if args else await _ask_service(t)
+    return await _start(t, accounts, args[0] if args else None)
 
 
 async def start_button(update: Update, context: Context) -> int:
-    """ord:new:<service id> and m:order."""
+    """ord:new:<service id>[:<account id>] and m:order."""
     t = await turn(update, context)
     if not await _allowed(t):
         return END
     await t.answer()
     await steps.forget(t)
-    account = await t.account()
-    if account is None:
-        return await steps.need_account(t)
     parts = parse_callback(t.query.data if t.query else None)
-    return await _begin(t, account, parts[2]) if parts[0] == "ord" else await _ask_service(t)
+    accounts = await chat_accounts(t)
+    if not accounts:
+        return await steps.need_account(t)
+    if parts[0] != "ord":  # m:order
+        return await _start(t, accounts)
+    wanted = int_arg(parts, 3, 0)
+    account = next((a for a in accounts if a.id == wanted), None) if wanted else accounts[0]
+    if account is None:  # that account was unlinked since the button was made
+        return await _start(t, accounts, parts[2])
+    return await _begin(t, account, parts[2])
+
+
+async def on_account(update: Update, context: Context) -> int:
+    """ord:acc:<account id>: the account question's answer (also after the wizard ended)."""
+    t = await turn(update, context)
+    if not await _allowed(t):
+        return END
+    await t.answer()
+    raw = (pick.picks(context).get(str(t.chat_id)) or {}).get("raw")
+    await steps.forget(t)
+    wanted = int_arg(parse_callback(t.query.data if t.query else None), 2)
+    accounts = await chat_accounts(t)
+    account = next((a for a in accounts if a.id == wanted), None)
+    if account is None:
+        if not accounts:
+            return await steps.need_account(t)
+        await _send(t, t._("This panel is not linked any more."), edit=False)
+        return await pick.ask_account(t, accounts, raw)
+    pick.remember(t, account.id)
+    return await _begin(t, account, raw) if raw else await pick.ask_service(t, account)
+
+
+async def on_account_text(update: Update, context: Context) -> int:
+    t = await turn(update, context)
+    await _send(t, t._("Choose the panel with the buttons above, or /cancel."), edit=False)
+    return ACCOUNT
 
 
 async def order_again(update: Update, context: Context) -> int:
@@ -184,6 +229,7 @@ async def order_again(update: Update, context: Context) -> int:
     known = {"link": old.link, "quantity": old.quantity, **(old.fields or {})}
     values = {k: v for k, v in known.items() if k in plan and v not in (None, "", [])}
     draft = {"svc": steps.snapshot(service), "acc": account.id, "steps": plan, "v": values, "d": dict(values)}
+    draft["an"] = await name_of(t, account.id or 0)
     draft.update(i=steps.first_missing({"steps": plan, "v": values}), token=None)
     steps.drafts(t.context)[str(t.chat_id)] = draft
     return await steps.prompt(t, draft, edit=False)  # the order's card stays as it is
@@ -196,7 +242,7 @@ async def on_service_text(update: Update, context: Context) -> int:
     t = await turn(update, context)
     if not await _allowed(t):
         return SERVICE
-    account = await t.account()
+    account = await pick.picked_account(t)
     if account is None:
         return await steps.need_account(t)
     return await _begin(t, account, (update.effective_message.text or "") if update.effective_message else "")
@@ -284,21 +330,24 @@ async def on_edit(update: Update, context: Context) -> int:
     return await steps.prompt(t, draft)
 
 
-async def on_confirm(update: Update, context: Context) -> int:
+async def on_confirm(update: Update, context: Context) -> int | None:
     """ord:ok:<token>, in the conversation and outside it (a second press after it ended)."""
     t = await turn(update, context)
-    if not await _allowed(t):
-        return SUMMARY
     token = parse_callback(t.query.data if t.query else "")[2:3]
+    own = steps.drafts(context).get(str(t.chat_id)) or {}
+    # None keeps the presser's own wizard as it is: the press may be on someone else's summary.
+    done = END if token and own.get("token") == token[0] else None
     async with t.session() as session:
         order = await repo.orders.get_order_by_token(session, token[0]) if token else None
     if order is None or order.chat_id != t.chat_id:
         await t.answer(t._("This summary is no longer valid; start again with /order"), alert=True)
-        return END
+        return done
     if order.placement != Placement.drafted:
         await t.answer(t._("Already confirmed"))
         await _show_order(t, order)
-        return END
+        return done
+    if not await group.may_confirm(t, order):  # the builder or an admin, checked afresh
+        return None
     await t.answer(t._("Sending…"))
     if t.query is not None:  # the summary loses its buttons: it cannot be pressed again from the UI
         try:
@@ -313,7 +362,7 @@ async def on_confirm(update: Update, context: Context) -> int:
     )
     if result.order is None:
         await _send(t, t._("This summary is no longer valid; start again with /order"), edit=False)
-        return END
+        return done
     head = {
         "placed": t._("✅ Order placed."),
         "unclear": t._(steps.UNCLEAR),
@@ -324,11 +373,11 @@ async def on_confirm(update: Update, context: Context) -> int:
         service = catalog.get(result.order.service_id) if catalog else None
         head = "⛔ " + steps.rejection_reason(t._, result.error, service)
     await _show_order(t, result.order, head)
-    return END
+    return done
 
 
 async def _show_order(t: Turn, order: Any, head: str | None = None) -> Message | None:
-    text, buttons = order_card(t._, order)
+    text, buttons = order_card(t._, order, account_name=await name_of(t, order.account_id))
     return await t.context.bot.send_message(
         t.chat_id, clip(f"{head}\n\n{text}" if head else text), reply_markup=keyboard(buttons)
     )
@@ -374,10 +423,12 @@ def _conversation(text: filters.BaseFilter, cancel: list[Any]) -> ConversationHa
     return ConversationHandler(
         entry_points=[
             CommandHandler("order", start_command),
-            CallbackQueryHandler(start_button, pattern=r"^(ord:new:\d+|m:order)$"),
+            CallbackQueryHandler(start_button, pattern=r"^(ord:new:\d+(:\d+)?|m:order)$"),
+            CallbackQueryHandler(on_account, pattern=r"^ord:acc:\d+$"),
             CallbackQueryHandler(order_again, pattern=r"^o:again:\d+$"),
         ],
         states={
+            ACCOUNT: [MessageHandler(text, on_account_text)],
             SERVICE: [MessageHandler(text, on_service_text)],
             FIELD: [
                 MessageHandler(text, on_text),

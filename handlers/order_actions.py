@@ -10,7 +10,8 @@ from telegram import Update
 from bot import order_actions as actions
 from bot.order_actions import Kind, Result
 from bot.panel import InvalidKey, NotFound, PanelError, PanelUnavailable, RateLimited, normalize_status
-from handlers.cards import STATUS_MARKS, order_card
+from handlers.accounts import name_of
+from handlers.cards import STATUS_MARKS, order_card, status_name
 from handlers.common import (
     MAX_MESSAGE,
     Context,
@@ -61,7 +62,7 @@ def notice(t: Turn, result: Result, action: str) -> str:
     if kind == Kind.no_refill:
         return _("This service has no refill.")
     if kind == Kind.not_completed:
-        status = order.status if order and order.status else _("Pending")
+        status = status_name(_, order.status if order else None)
         return _(
             "A refill can be requested once the order is Completed or Partial (now: {status}).",
             status=status,
@@ -71,7 +72,7 @@ def notice(t: Turn, result: Result, action: str) -> str:
     if kind == Kind.no_cancel:
         return _("This service does not allow cancelling orders.")
     if kind == Kind.final:
-        status = order.status if order and order.status else ""
+        status = status_name(_, order.status) if order and order.status else ""
         return _("This order has already ended ({status}); it cannot be cancelled.", status=status)
     if kind == Kind.invalid_key:
         return _("The panel refused this chat's API key. An admin can link it again with /connect.")
@@ -101,7 +102,7 @@ def notice(t: Turn, result: Result, action: str) -> str:
 async def show_card(t: Turn, result: Result, note: str | None = None, *, edit: bool = True) -> None:
     """The order's card, with a line about what just happened."""
     assert result.order is not None
-    text, rows = order_card(t._, result.order, result.refills)
+    text, rows = order_card(t._, result.order, result.refills, await name_of(t, result.order.account_id))
     if any(_open(refill) for refill in result.refills):  # a new request would only be refused
         rows = [[b for b in row if not b[1].startswith("o:fill:")] for row in rows]
     if note:
@@ -206,12 +207,13 @@ def _status_line(t: Turn, line: actions.IdStatus) -> str:
     if line.status is None:
         error = line.error
         if isinstance(error, NotFound):
-            return f"⛔ {ident} {esc(_('not found'))}"
+            missing = esc(_("not found"))  # outside the f-string, where Babel can extract it
+            return f"⛔ {ident} {missing}"
         text = actions.panel_reason(error) if error is not None else _("no answer")
         return f"⚠️ {ident} {esc(text[:REASON_LIMIT])}"
     st = line.status
     mark = STATUS_MARKS.get(normalize_status(st.status).lower(), "•")
-    parts = [f"{mark} {ident} <b>{esc(st.status)}</b>"]
+    parts = [f"{mark} {ident} <b>{esc(status_name(_, st.status))}</b>"]
     if st.remains is not None:
         parts.append(_("remains {n}", n=st.remains))
     if st.start_count is not None:
@@ -220,7 +222,8 @@ def _status_line(t: Turn, line: actions.IdStatus) -> str:
         currency = st.currency or (line.order.currency if line.order else None)
         parts.append(_("charge {amount}", amount=money(st.charge, currency)))
     if line.order is None:
-        parts.append(f"<i>{esc(_('not placed through this bot'))}</i>")
+        foreign = esc(_("not placed through this bot"))
+        parts.append(f"<i>{foreign}</i>")
     return " · ".join(parts)
 
 

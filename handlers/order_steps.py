@@ -6,6 +6,7 @@ The wizard's answers live in user_data["order_wizard"][<chat id>] (JSON only, fo
   v      the answers so far        d      defaults (Edit, Order again)
   token  the confirm token of the stored draft, once the summary was shown
   ts     when the wizard last moved (epoch seconds)
+  an     the account's name when the chat has several accounts (else None)
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from bot.panel import (
     RateLimited,
     Service,
 )
-from handlers.common import Button, Context, Turn, clip, esc, is_private, money, user_data
+from handlers import group
+from handlers.accounts import names_if_several
+from handlers.common import Button, Context, Turn, clip, esc, is_anonymous_admin, is_private, money, user_data
 from storage import repo
 
-SERVICE, FIELD, SUMMARY = range(3)
+SERVICE, FIELD, SUMMARY, ACCOUNT = range(4)
 END = ConversationHandler.END
 TIMEOUT_SECONDS = 30 * 60
 
@@ -169,6 +172,8 @@ def prompt_text(_: Translator, draft: dict[str, Any], field: str, error: str | N
     lo, hi = ordering.count_range(service)
     shown = [s for s in draft["steps"] if ordering.applies(s, draft["v"]) or s == field]
     lines = [header(_, service)]
+    if draft.get("an"):
+        lines.append(_("Panel: {name}", name=f"<b>{esc(draft['an'])}</b>"))
     if field in shown:
         lines.append(_("Step {n} of {total}", n=shown.index(field) + 1, total=len(shown)))
     lines.append("")
@@ -222,6 +227,7 @@ def summary_text(
     price: Decimal | None,
     currency: str | None,
     balance: Balance | None,
+    account_name: str | None = None,
 ) -> str:
     service = service_of(draft)
     values = draft["v"]
@@ -229,6 +235,8 @@ def summary_text(
         _("🧾 <b>Order summary</b>"),
         _("Service: {name} (<code>{id}</code>)", name=esc(service.name), id=service.id),
     ]
+    if account_name:
+        lines.append(_("Panel: {name}", name=f"<b>{esc(account_name)}</b>"))
     quantity = ordering.units(service, values)
     for field in draft["steps"]:
         value = values.get(field)
@@ -332,16 +340,19 @@ async def ask(t: Turn, text: str, buttons: list[list[Button]], hint: str, *, edi
         await t.show(text, buttons, edit=edit)
         return
     user = t.update.effective_user
-    mention = f'<a href="tg://user?id={t.user_id}">{esc(user.first_name if user else "")}</a>'
+    mention = f'<a href="tg://user?id={t.user_id}">{esc(user.first_name if user else "")}</a>\n'
+    if is_anonymous_admin(t.update):  # writing as the group: there is nobody to mention
+        mention = ""
     message = t.update.message
-    await t.context.bot.send_message(
+    sent = await t.context.bot.send_message(
         t.chat_id,
-        clip(f"{mention}\n{text}\n\n<i>{esc(hint)}</i>"),
+        clip(f"{mention}{text}\n\n<i>{esc(hint)}</i>"),
         reply_markup=ForceReply(selective=True),
         reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True)
         if message
         else None,
     )
+    group.remember_owner(t.context, sent, t.user_id)
 
 
 async def prompt(t: Turn, draft: dict[str, Any], error: str | None = None, *, edit: bool = True) -> int:
@@ -394,6 +405,8 @@ async def show_summary(t: Turn, draft: dict[str, Any], *, edit: bool = True) -> 
         await session.commit()
     draft["token"] = order.confirm_token
     draft["ts"] = time.time()
-    text = summary_text(t._, draft, price, currency, balance)
-    await t.show(text, summary_buttons(t._, order.confirm_token), edit=edit)
+    names = await names_if_several(t)
+    text = summary_text(t._, draft, price, currency, balance, names.get(account.id or 0))
+    shown = await t.show(text, summary_buttons(t._, order.confirm_token), edit=edit)
+    group.remember_owner(t.context, shown, t.user_id)
     return SUMMARY

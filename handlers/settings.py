@@ -2,7 +2,9 @@
 
 Language, the low-balance alert threshold (typed as a reply to a ForceReply prompt, so that it reaches the
 bot in groups too), notifications on/off and, in groups, whether members may order. In a group only admins
-may change anything: `may_manage` is checked on every press.
+may change anything: `may_manage` is checked afresh on every press and reply. In a group the threshold prompt
+is not a conversation: a reply to the open prompt (its id in chat_data) from any admin sets it, which is the
+only way for an anonymous admin, who presses buttons from their own account but writes as the group.
 
 Callback data:
   set:menu            the menu                  set:thr       ask for the threshold
@@ -18,8 +20,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from telegram import ForceReply, Update
+from telegram.constants import ChatType
 from telegram.ext import (
     Application,
+    BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
@@ -49,6 +53,7 @@ THRESHOLD = 0
 TIMEOUT_SECONDS = 30 * 60
 MAX_THRESHOLD = Decimal("1e15")
 AUTO = "auto"
+PROMPT = "threshold_prompt"  # chat_data of a group: the message id of the open threshold prompt
 
 
 async def _currency(t: Turn) -> str | None:
@@ -112,7 +117,7 @@ async def show_languages(t: Turn, *, edit: bool = True) -> None:
 
 async def cmd_settings(update: Update, context: Context) -> int:
     t = await turn(update, context)
-    if not await may_manage(t):
+    if not await may_manage(t, cached=True):  # showing changes nothing; every press is checked afresh
         await refuse(t)
         return ConversationHandler.END
     await show_menu(t, edit=False)
@@ -121,7 +126,7 @@ async def cmd_settings(update: Update, context: Context) -> int:
 
 async def cmd_language(update: Update, context: Context) -> int:
     t = await turn(update, context)
-    if not await may_manage(t):
+    if not await may_manage(t, cached=True):
         await refuse(t)
         return ConversationHandler.END
     await show_languages(t, edit=False)
@@ -159,10 +164,45 @@ async def _ask_threshold(t: Turn) -> int:
         text = f'<a href="tg://user?id={user.id}">{esc(user.first_name)}</a>, ' + text
     chat = t.update.effective_chat
     assert chat is not None
-    await t.context.bot.send_message(
+    sent = await t.context.bot.send_message(
         chat.id, text, reply_markup=ForceReply(selective=True, input_field_placeholder="10.00")
     )
-    return THRESHOLD
+    if is_private(t.update):
+        return THRESHOLD
+    # In a group the prompt itself is the state: an admin's reply to it counts (ThresholdReply), also an
+    # anonymous admin's, whose reply comes from the group and not from the account that pressed the button.
+    _remember_prompt(t.context, sent.message_id)
+    return ConversationHandler.END
+
+
+def _remember_prompt(context: Context, message_id: int | None) -> None:
+    if context.chat_data is not None:
+        if message_id is None:
+            context.chat_data.pop(PROMPT, None)
+        else:
+            context.chat_data[PROMPT] = message_id
+
+
+class ThresholdReply(BaseHandler[Update, Context, int]):
+    """A text reply, in a group, to the open threshold prompt (checked with may_manage in got_threshold)."""
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        super().__init__(got_threshold)
+        self._application = application
+
+    def check_update(self, update: object) -> bool:
+        message = update.message if isinstance(update, Update) else None
+        if (
+            message is None
+            or not message.text
+            or message.text.startswith("/")
+            or not message.reply_to_message
+        ):
+            return False
+        if message.chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+            return False
+        prompt = (self._application.chat_data.get(message.chat.id) or {}).get(PROMPT)
+        return prompt == message.reply_to_message.message_id
 
 
 async def on_button(update: Update, context: Context) -> int:
@@ -215,8 +255,11 @@ async def got_threshold(update: Update, context: Context) -> int:
     valid, amount = parse_threshold(message.text or "", off_words)
     if not valid:
         text = _("Please send a number like 10 or 2.50, or 0 or off to turn the alert off (/cancel to stop).")
-        await message.reply_text(esc(text), reply_markup=ForceReply(selective=True))
+        retry = await message.reply_text(esc(text), reply_markup=ForceReply(selective=True))
+        if not is_private(update):
+            _remember_prompt(context, retry.message_id)
         return THRESHOLD
+    _remember_prompt(context, None)
     await _update_chat(t, low_balance_threshold=amount, balance_alert_sent=False)
     if amount is None:
         note = _("✅ The low-balance alert is off.")
@@ -262,4 +305,5 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             allow_reentry=True,
             conversation_timeout=TIMEOUT_SECONDS,
         )
+    application.add_handler(ThresholdReply(application))
     application.add_handler(conversation)

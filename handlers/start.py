@@ -131,6 +131,7 @@ async def cmd_help(update: Update, context: Context) -> None:
     args = {
         "order": _("[service id]"),
         "services": _("[text]"),
+        "compare": _("<words>"),
         "status": _("<order id> …"),
         "refill": _("<order id>"),
     }

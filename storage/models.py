@@ -17,6 +17,7 @@ __all__ = [
     "FINAL_REFILL_STATUSES",
     "Account",
     "Chat",
+    "Favorite",
     "Order",
     "Outbox",
     "Placement",
@@ -106,6 +107,19 @@ class Account(SQLModel, table=True):
     created_at: datetime = _created()
 
 
+class Favorite(SQLModel, table=True):
+    """A service starred in a chat, for one of its accounts (service ids are per panel)."""
+
+    __tablename__ = "favorite"
+    __table_args__ = (UniqueConstraint("chat_id", "account_id", "service_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id")
+    account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    service_id: int = Field(sa_type=BigInteger)
+    created_at: datetime = _created()
+
+
 class Order(SQLModel, table=True):
     __tablename__ = "orders"  # "order" is a reserved word
     __table_args__ = (
@@ -137,6 +151,8 @@ class Order(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     last_notified_status: str | None = Field(default=None, sa_type=String(64))
     status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # last time the tracker saw the status or the remains change (backoff and "looks stuck" start from it)
+    progress_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     refill_allowed: bool = Field(default=False, sa_type=Boolean)
     cancel_allowed: bool = Field(default=False, sa_type=Boolean)

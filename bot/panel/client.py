@@ -141,6 +141,9 @@ class PanelClient:
         self.max_retry_after = max_retry_after
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self.stats: Counter[tuple[str, str]] = Counter()
+        # the last attempt that got no usable answer (unreachable, rate limited, malformed): for /stats
+        self.last_failure: str | None = None
+        self.last_failure_at: float | None = None  # time.time()
 
     def __repr__(self) -> str:
         return f"PanelClient(url={self.url!r})"
@@ -369,6 +372,8 @@ class PanelClient:
             return payload
         except PanelError as exc:
             outcome = type(exc).__name__
+            if isinstance(exc, PanelUnavailable | RateLimited | ProtocolError):
+                self.last_failure, self.last_failure_at = f"{action}: {exc}", time.time()
             raise
         finally:
             self._count(action, outcome)

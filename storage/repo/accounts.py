@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Account, Chat, Order
+from storage.models import Account, Chat, Favorite, Order
 from storage.types import utcnow
 
 
@@ -106,6 +107,10 @@ async def remove_account(session: AsyncSession, account_id: int, chat_id: int | 
     if account is None:
         return False
     was_default = account.is_default
+    await session.execute(
+        delete(Favorite).where(Favorite.account_id == account.id),
+        execution_options={"synchronize_session": False},
+    )
     has_orders = await session.scalar(select(exists().where(Order.account_id == account.id)))
     if has_orders:
         account.removed_at = utcnow()
@@ -120,6 +125,23 @@ async def remove_account(session: AsyncSession, account_id: int, chat_id: int | 
             remaining[0].is_default = True
             await session.flush()
     return True
+
+
+LABEL_MAX = 32
+
+
+async def rename_account(
+    session: AsyncSession, account_id: int, chat_id: int, label: str | None
+) -> Account | None:
+    """Set (or, with None or blank, clear) a linked account's label, at most LABEL_MAX characters, one
+    line. None when it is not a linked account of the chat."""
+    account = await get_account(session, account_id, chat_id)
+    if account is None:
+        return None
+    cleaned = " ".join((label or "").split())[:LABEL_MAX]
+    account.label = cleaned or None
+    await session.flush()
+    return account
 
 
 async def record_balance(
@@ -145,3 +167,31 @@ async def accounts_to_check(session: AsyncSession) -> list[Account]:
         .order_by(Account.id)
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def accounts_with_alerts(session: AsyncSession) -> list[tuple[Account, Chat]]:
+    """Linked accounts of active chats that have a low-balance threshold, with their chat."""
+    stmt = (
+        select(Account, Chat)
+        .join(Chat, Chat.id == Account.chat_id)
+        .where(Account.removed_at.is_(None), Chat.active.is_(True), Chat.low_balance_threshold.is_not(None))
+        .order_by(Account.id)
+    )
+    return [(account, chat) for account, chat in (await session.execute(stmt)).all()]
+
+
+async def count_accounts(session: AsyncSession, active_only: bool = True) -> int:
+    """Linked (not removed) accounts; with active_only, only those of chats that still have the bot."""
+    stmt = select(func.count()).select_from(Account).where(Account.removed_at.is_(None))
+    if active_only:
+        stmt = stmt.join(Chat, Chat.id == Account.chat_id).where(Chat.active.is_(True))
+    return int((await session.scalar(stmt)) or 0)
+
+
+async def accounts_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Account]:
+    """id -> account (removed ones included: the caller decides), for the given ids."""
+    wanted = list({int(i) for i in ids})
+    if not wanted:
+        return {}
+    rows = (await session.scalars(select(Account).where(Account.id.in_(wanted)))).all()
+    return {a.id: a for a in rows if a.id is not None}

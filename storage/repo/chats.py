@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Account, Chat, Order, Outbox, Refill
+from storage.models import Account, Chat, Favorite, Order, Outbox, Refill
 from storage.repo._util import dialect_insert
 from storage.types import utcnow
 
@@ -112,6 +113,7 @@ async def migrate_chat_id(session: AsyncSession, old_id: int, new_id: int) -> Ch
             await session.execute(
                 update(Order).where(Order.account_id == account.id).values(account_id=twin.id)
             )
+            await session.execute(delete(Favorite).where(Favorite.account_id == account.id))
             await session.delete(account)
             continue
         account.chat_id = new_id
@@ -119,8 +121,28 @@ async def migrate_chat_id(session: AsyncSession, old_id: int, new_id: int) -> Ch
             account.is_default = not has_default
             has_default = True
     await session.flush()
-    for model in (Order, Refill, Outbox):
+    for model in (Order, Refill, Outbox, Favorite):
         await session.execute(update(model).where(model.chat_id == old_id).values(chat_id=new_id))
     await session.delete(old)
     await session.flush()
     return new
+
+
+async def chats_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Chat]:
+    """id -> chat for the given ids (unknown ids are left out)."""
+    wanted = list({int(i) for i in ids})
+    if not wanted:
+        return {}
+    return {c.id: c for c in (await session.scalars(select(Chat).where(Chat.id.in_(wanted)))).all()}
+
+
+async def set_balance_alert_sent(session: AsyncSession, chat_id: int, sent: bool) -> bool:
+    """Flip chat.balance_alert_sent to `sent` if it is not that already; True when this call flipped it.
+    One conditional UPDATE: of two concurrent checks that both see a low balance, only one alerts."""
+    result = await session.execute(
+        update(Chat)
+        .where(Chat.id == chat_id, Chat.balance_alert_sent.is_(not sent))
+        .values(balance_alert_sent=sent, updated_at=utcnow()),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -150,42 +150,130 @@ async def mark_unclear(session: AsyncSession, order_id: int, reason: str) -> Ord
 
 
 async def mark_stale_sending_as_unclear(
-    session: AsyncSession, reason: str = "interrupted by a restart"
+    session: AsyncSession, reason: str = "interrupted by a restart", older_than: datetime | None = None
 ) -> int:
-    """At startup nothing is in flight: orders and refills still `sending` become `unclear`. Returns how
-    many."""
+    """Orders and refills still `sending` become `unclear`. With `older_than`, only rows that have been
+    sending since before it: another instance sharing the database may be sending the newer ones right now.
+    Returns how many."""
     total = 0
     for model in (Order, Refill):
+        stale = model.placement == Placement.sending
+        if older_than is not None:
+            stale = stale & (model.updated_at < older_than)
         result = await session.execute(
-            update(model)
-            .where(model.placement == Placement.sending)
-            .values(placement=Placement.unclear, error=reason, updated_at=utcnow()),
+            update(model).where(stale).values(placement=Placement.unclear, error=reason, updated_at=utcnow()),
             execution_options={"synchronize_session": "fetch"},
         )
         total += result.rowcount  # type: ignore[attr-defined]
     return total
 
 
-def _listed(chat_id: int, status: str | None) -> list[Any]:
+# Named groups of orders for the list's filters: what is still going on, what completed, what went wrong.
+ORDER_FILTERS = ("active", "completed", "problems")
+PROBLEM_STATUSES = frozenset({"partial", "canceled", "cancelled", "refunded", "failed"})
+
+
+def _state_clause(state: str) -> Any:
+    status = func.lower(Order.status)
+    if state == "active":
+        still = or_(Order.status.is_(None), status.not_in(FINAL_ORDER_STATUSES))
+        return or_(Order.placement == Placement.sending, (Order.placement == Placement.placed) & still)
+    if state == "completed":
+        return (Order.placement == Placement.placed) & (status == "completed")
+    if state == "problems":
+        return or_(
+            Order.placement.in_((Placement.unclear, Placement.rejected)),
+            (Order.placement == Placement.placed) & status.in_(PROBLEM_STATUSES),
+        )
+    raise ValueError(f"unknown order filter {state!r}; one of {ORDER_FILTERS}")
+
+
+def _listed(
+    chat_id: int, status: str | None, *, state: str | None = None, account_id: int | None = None
+) -> list[Any]:
     where = [Order.chat_id == chat_id, Order.placement != Placement.drafted]
     if status is not None:
         where.append(func.lower(Order.status) == status.strip().lower())
+    if state is not None:
+        where.append(_state_clause(state))
+    if account_id is not None:
+        where.append(Order.account_id == account_id)
     return where
 
 
 async def list_orders(
-    session: AsyncSession, chat_id: int, offset: int = 0, limit: int = 10, status: str | None = None
+    session: AsyncSession,
+    chat_id: int,
+    offset: int = 0,
+    limit: int = 10,
+    status: str | None = None,
+    *,
+    state: str | None = None,
+    account_id: int | None = None,
 ) -> list[Order]:
-    """The chat's orders (drafts left out), newest first; `status` filters on the panel status, any case."""
-    stmt = (
-        select(Order).where(*_listed(chat_id, status)).order_by(Order.id.desc()).offset(offset).limit(limit)
-    )
+    """The chat's orders (drafts left out), newest first; `status` filters on the panel status, any case;
+    `state` on one of ORDER_FILTERS; `account_id` on one account."""
+    where = _listed(chat_id, status, state=state, account_id=account_id)
+    stmt = select(Order).where(*where).order_by(Order.id.desc()).offset(offset).limit(limit)
     return list((await session.scalars(stmt)).all())
 
 
-async def count_orders(session: AsyncSession, chat_id: int, status: str | None = None) -> int:
-    stmt = select(func.count()).select_from(Order).where(*_listed(chat_id, status))
+async def count_orders(
+    session: AsyncSession,
+    chat_id: int,
+    status: str | None = None,
+    *,
+    state: str | None = None,
+    account_id: int | None = None,
+) -> int:
+    where = _listed(chat_id, status, state=state, account_id=account_id)
+    stmt = select(func.count()).select_from(Order).where(*where)
     return int((await session.scalar(stmt)) or 0)
+
+
+# What /export writes: plain columns, not ORM objects (ten times faster to load and read for long histories).
+EXPORT_COLUMNS = (
+    Order.id,
+    Order.created_at,
+    Order.panel_order_id,
+    Order.placement,
+    Order.status,
+    Order.service_id,
+    Order.service_name,
+    Order.link,
+    Order.quantity,
+    Order.price,
+    Order.charge,
+    Order.currency,
+    Order.start_count,
+    Order.remains,
+    Order.placed_by,
+    Account.panel_url,
+)
+
+
+async def orders_for_export(
+    session: AsyncSession,
+    chat_id: int,
+    *,
+    after_id: int = 0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 1000,
+) -> list[Any]:
+    """One batch of the chat's orders (drafts left out) created in [since, until), oldest first, from id
+    `after_id` on, as rows of EXPORT_COLUMNS (`row.price`, `row.panel_url` ...). Call again with the last
+    row's id to read any history in flat memory (keyset paging on the (chat_id, id) index, no OFFSET)."""
+    stmt = (
+        select(*EXPORT_COLUMNS)
+        .join(Account, Account.id == Order.account_id)
+        .where(*_listed(chat_id, None), Order.id > after_id)
+    )
+    if since is not None:
+        stmt = stmt.where(Order.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(Order.created_at < until)
+    return list((await session.execute(stmt.order_by(Order.id).limit(limit))).all())
 
 
 async def get_order(session: AsyncSession, order_id: int, chat_id: int | None = None) -> Order | None:
@@ -275,3 +363,128 @@ async def placement_counts(session: AsyncSession) -> dict[str, int]:
     """placement -> number of orders, for /stats."""
     rows = await session.execute(select(Order.placement, func.count()).group_by(Order.placement))
     return {placement: int(n) for placement, n in rows.all()}
+
+
+# ---------------------------------------------------------------------------------------------- tracker
+
+_UNSET: Any = object()
+# what the status tracker writes (save_polls); nothing else of the row is touched
+POLL_COLUMNS = (
+    "status",
+    "remains",
+    "start_count",
+    "charge",
+    "status_changed_at",
+    "progress_at",
+    "next_poll_at",
+    "error",
+    "last_notified_status",
+    "updated_at",
+)
+
+
+def apply_poll(
+    order: Order,
+    now: datetime,
+    next_poll_at: datetime | None,
+    *,
+    status: str | None = None,
+    remains: int | None = None,
+    start_count: int | None = None,
+    charge: Decimal | None = None,
+    progressed: bool = False,
+    error: str | None = _UNSET,
+    notified: bool = False,
+) -> None:
+    """Set one result of the status tracker on `order`, in memory only (save_polls writes it): None keeps a
+    value; `progressed` (the status or the remains changed) sets progress_at; `error` replaces order.error
+    when given; `notified` records the status as announced. A final status stops polling."""
+    if status is not None and status != order.status:
+        order.status = status
+        order.status_changed_at = now
+    if remains is not None:
+        order.remains = remains
+    if start_count is not None:
+        order.start_count = start_count
+    if charge is not None:
+        order.charge = charge
+    if progressed:
+        order.progress_at = now
+    if error is not _UNSET:
+        order.error = error
+    if notified:
+        order.last_notified_status = order.status
+    order.next_poll_at = None if is_final_order_status(order.status) else next_poll_at
+    order.updated_at = utcnow()
+
+
+async def save_polls(session: AsyncSession, orders: Iterable[Order]) -> None:
+    """Write POLL_COLUMNS of these orders (detached objects are fine) in one executemany UPDATE by primary
+    key: a chunk of 100 polled orders costs one statement, not 100 flushes."""
+    rows = [{"_id": o.id, **{c: getattr(o, c) for c in POLL_COLUMNS}} for o in orders if o.id is not None]
+    if rows:
+        await session.execute(_SAVE_POLL, rows)
+
+
+_table: Any = Order.__table__  # type: ignore[attr-defined]
+# Core rather than ORM bulk UPDATE: one statement compiled once, less CPU per row
+_SAVE_POLL = (
+    update(_table).where(_table.c.id == bindparam("_id")).values({c: bindparam(c) for c in POLL_COLUMNS})
+)
+
+
+async def status_counts(session: AsyncSession) -> dict[str | None, int]:
+    """Panel status -> number of placed orders (None: no status seen yet), for /stats."""
+    stmt = (
+        select(Order.status, func.count()).where(Order.placement == Placement.placed).group_by(Order.status)
+    )
+    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+
+
+# ---------------------------------------------------------------------------------------------- mass orders
+# A mass order is a set of ordinary drafts whose confirm tokens share a prefix, the batch id; the rest of a
+# token is the input line number. Each line is still claimed on its own (claim_draft_for_sending).
+
+BATCH_ID_LENGTH = 10  # + 6 digits of line number = 16, the width of confirm_token
+
+
+def new_batch_id() -> str:
+    return secrets.token_urlsafe(8)[:BATCH_ID_LENGTH]  # 60 random bits
+
+
+def batch_token(batch_id: str, line: int) -> str:
+    return f"{batch_id}{line:06d}"
+
+
+async def create_drafts(session: AsyncSession, drafts: list[dict[str, Any]]) -> list[Order]:
+    """Several drafts in one flush; each dict holds Order columns, its confirm_token included."""
+    orders = [Order(**{**draft, "placement": Placement.drafted}) for draft in drafts]
+    session.add_all(orders)
+    await session.flush()
+    return orders
+
+
+def _in_batch(batch_id: str, chat_id: int) -> list[Any]:
+    # substr, not LIKE: exact and case-sensitive on SQLite and PostgreSQL alike, no wildcard escaping
+    prefix = func.substr(Order.confirm_token, 1, BATCH_ID_LENGTH)
+    return [Order.chat_id == chat_id, prefix == batch_id[:BATCH_ID_LENGTH]]
+
+
+async def batch_orders(session: AsyncSession, batch_id: str, chat_id: int) -> list[Order]:
+    """The orders of a mass order, fresh from the database, by line."""
+    stmt = (
+        select(Order)
+        .where(*_in_batch(batch_id, chat_id))
+        .order_by(Order.confirm_token)
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def discard_batch(session: AsyncSession, batch_id: str, chat_id: int) -> int:
+    """Delete the lines of a mass order that are still drafts; how many."""
+    result = await session.execute(
+        delete(Order).where(*_in_batch(batch_id, chat_id), Order.placement == Placement.drafted),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount  # type: ignore[attr-defined]

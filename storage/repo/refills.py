@@ -118,3 +118,17 @@ async def apply_refill_status(
 async def mark_refill_notified(session: AsyncSession, refill: Refill, status: str | None) -> None:
     refill.last_notified_status = status
     await session.flush()
+
+
+async def refills_by_ids(session: AsyncSession, ids: Iterable[int]) -> list[tuple[Refill, Order]]:
+    """The refills with these ids and their orders, read fresh from the database."""
+    wanted = list({int(i) for i in ids})
+    if not wanted:
+        return []
+    stmt = (
+        select(Refill, Order)
+        .join(Order, Order.id == Refill.order_id)
+        .where(Refill.id.in_(wanted))
+        .execution_options(populate_existing=True)
+    )
+    return [(refill, order) for refill, order in (await session.execute(stmt)).all()]

@@ -95,9 +95,17 @@ class Person:
 
 
 class BotEnv:
-    def __init__(self, tg: BotApiEmulator, panel: PanelSimulator, db_url: str, data_dir: Path) -> None:
+    def __init__(
+        self,
+        tg: BotApiEmulator,
+        panel: PanelSimulator,
+        db_url: str,
+        data_dir: Path,
+        extras: list[PanelSimulator] | None = None,
+    ) -> None:
         self.tg = tg
         self.panel = panel
+        self.extras = list(extras or [])  # more panels chats may link (make_env(..., extra_panels=n))
         self.db_url = db_url
         self.data_dir = data_dir
         self.app: Application[Any, Any, Any, Any, Any, Any] | None = None
@@ -107,7 +115,7 @@ class BotEnv:
             SMMBOT_DATA_DIR=str(data_dir),
             SMMBOT_DATABASE_URL=db_url,
             SMMBOT_PANEL_URL=panel.url,
-            SMMBOT_ALLOWED_PANELS=panel.url,
+            SMMBOT_ALLOWED_PANELS=",".join([panel.url, *(p.url for p in self.extras)]),
             SMMBOT_ADMIN_IDS="900",
             SMMBOT_POLL_INTERVAL="3600",
             SMMBOT_BALANCE_INTERVAL="3600",
@@ -176,9 +184,18 @@ class BotEnv:
     def in_group(self, person: Person, group_id: int) -> Person:
         return Person(self, person.user_id, group_id)
 
-    async def link(self, chat_id: int, key: str = KEY, *, currency: str = "USD") -> int:
+    async def link(
+        self,
+        chat_id: int,
+        key: str = KEY,
+        *,
+        currency: str = "USD",
+        panel_url: str | None = None,
+        label: str | None = None,
+    ) -> int:
         """Link a key to a chat directly in the database (tests of other flows start from here; the
-        /connect conversation itself is tested in test_connect.py). Returns the account id."""
+        /connect conversation itself is tested in test_connect.py). Returns the account id. `panel_url`:
+        another panel than env.panel (one of env.extras)."""
         from storage import repo
 
         deps = self.deps
@@ -187,10 +204,11 @@ class BotEnv:
             account = await repo.accounts.add_account(
                 session,
                 chat_id,
-                self.panel.url,
+                panel_url or self.panel.url,
                 deps.vault.encrypt(key),
                 deps.vault.fingerprint(key),
                 currency=currency,
+                label=label,
             )
             await session.commit()
             assert account.id is not None
@@ -203,12 +221,18 @@ class BotEnv:
         return someone
 
 
-async def make_env(tmp_path: Path, db_url: str, **panel_options: Any) -> AsyncIterator[BotEnv]:
+async def make_env(
+    tmp_path: Path, db_url: str, *, extra_panels: int = 0, **panel_options: Any
+) -> AsyncIterator[BotEnv]:
+    """`extra_panels`: that many more simulators (seeds 2, 3, ...), allowed too, in `env.extras`."""
     panel = PanelSimulator(**panel_options)
     await panel.start()
+    extras = [PanelSimulator(seed=2 + i) for i in range(extra_panels)]
+    for extra in extras:
+        await extra.start()
     tg = BotApiEmulator()
     await tg.start()
-    env = BotEnv(tg, panel, db_url, tmp_path / "data")
+    env = BotEnv(tg, panel, db_url, tmp_path / "data", extras)
     await env.start()
     try:
         yield env
@@ -216,6 +240,8 @@ async def make_env(tmp_path: Path, db_url: str, **panel_options: Any) -> AsyncIt
         await env.stop()
         await tg.stop()
         await panel.stop()
+        for extra in extras:
+            await extra.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,87 @@
+"""The order wizard's first questions: which account (when the chat has several) and which service, with
+the account's starred services offered first. The handlers that call these are in handlers/order.py.
+
+user_data["order_pick"][<chat id>]: {"acc": the account ordered with} or, while the account question is
+open, {"raw": the service id or text typed with /order}; chat_data[LAST_ACCOUNT]: the account used last.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers import group
+from handlers import order_steps as steps
+from handlers.accounts import button_name, chat_accounts, name_of
+from handlers.common import Button, Context, Turn, esc, money, user_data
+from handlers.favorites import favourites
+from handlers.order_steps import ACCOUNT, SERVICE
+from storage import repo
+from storage.models import Account
+
+LAST_ACCOUNT = "order_account"  # chat_data: the account this chat ordered with last
+
+
+def picks(context: Context) -> dict[str, Any]:
+    return user_data(context).setdefault("order_pick", {})
+
+
+def remember(t: Turn, account_id: int | None) -> None:
+    """The account this wizard orders with (typed service ids are looked up there), and the chat's last."""
+    picks(t.context)[str(t.chat_id)] = {"acc": account_id}
+    if t.context.chat_data is not None:
+        t.context.chat_data[LAST_ACCOUNT] = account_id
+
+
+async def picked_account(t: Turn) -> Account | None:
+    picked = (picks(t.context).get(str(t.chat_id)) or {}).get("acc")
+    if picked:
+        async with t.session() as session:
+            account = await repo.accounts.get_account(session, int(picked), t.chat_id)
+        if account is not None:
+            return account
+    return await t.account()
+
+
+async def ask_account(t: Turn, accounts: list[Account], raw: str | None = None) -> int:
+    """Several accounts: which one takes the order. The one used last (else the default) comes first,
+    marked ✅."""
+    last = (t.context.chat_data or {}).get(LAST_ACCOUNT)
+    ordered = sorted(accounts, key=lambda a: a.id != last)  # stable: else the default stays first
+    picks(t.context)[str(t.chat_id)] = {"raw": raw} if raw else {}
+    rows: list[list[Button]] = [
+        [(button_name(a, mark="✅ " if a is ordered[0] else ""), f"ord:acc:{a.id}")] for a in ordered
+    ]
+    rows.append([(t._("✖️ Cancel"), "ord:x")])
+    lines = [t._("Which panel should take this order?")]
+    if raw:
+        lines = [t._("Order “{query}”: which panel should take it?", query=esc(raw.strip()[:50]))]
+    lines.append(t._("✅ marks the panel used last time (or the default one)."))
+    shown = await t.show("\n".join(lines), rows)
+    group.remember_owner(t.context, shown, t.user_id)
+    return ACCOUNT
+
+
+async def ask_service(t: Turn, account: Account, note: str | None = None) -> int:
+    text = t._(
+        "Send the ID of the service to order (the number shown in the catalog), or browse the services."
+    )
+    several = len(await chat_accounts(t)) > 1
+    name = await name_of(t, account.id or 0) if several else None
+    if name:
+        text = t._("Panel: {name}", name=f"<b>{esc(name)}</b>") + "\n" + text
+    starred = await favourites(t, account)
+    if starred:
+        head = t._("⭐ Favourites:")
+        lines = [
+            f"<code>{s.id}</code> {esc(s.name[:80])} — {money(s.rate, account.currency)}" for s in starred
+        ]
+        text += "\n\n" + "\n".join([head, *lines])
+    browse = f"svc:cats:0:a{account.id}" if several else "svc:cats:0"
+    buttons: list[list[Button]] = [
+        [(f"⭐ {s.id} · {s.name[:36].strip()}", f"ord:new:{s.id}:{account.id}")] for s in starred
+    ]
+    buttons += [[(t._("🔎 Browse services"), browse)], [(t._("✖️ Cancel"), "ord:x")]]
+    await steps.ask(
+        t, f"⚠️ {note}\n\n{text}" if note else text, buttons, t._("Reply to this message. /cancel stops.")
+    )
+    return SERVICE
