@@ -1,12 +1,13 @@
 """Status tracking: one repeating job reads the status of every due order and refill from the panels and
 queues a message per change. No Telegram here (bot/jobs.py schedules it; the delivery sends the outbox).
 
-A cycle takes the due orders (placed, not final, next_poll_at passed, account linked, chat active), groups
-them by account and asks multi-status in chunks of at most 100 ids: at most PER_ACCOUNT requests in flight per
-account and `concurrency` over all accounts. Each chunk's answer is written in ONE transaction: the new
-status/remains/start count/charge, the next poll time and, for a change the chat should hear about, an outbox
-row with a dedupe key. So a stored change is queued exactly once, even across a crash or a re-run: a cycle cut
-short leaves the rest of its orders due, and the next cycle finds them unchanged in the database.
+A cycle takes the due orders (placed, not final, next_poll_at passed, account linked; a chat that blocked the
+bot is tracked quietly), groups them by account and asks multi-status in chunks of at most 100 ids: at most
+PER_ACCOUNT requests in flight per account and `concurrency` over all accounts. Each chunk's answer is written
+in ONE transaction: the new status/remains/start count/charge, the next poll time and, for a change the chat
+should hear about, an outbox row with a dedupe key. So a stored change is queued exactly once, even across a
+crash or a re-run: a cycle cut short leaves the rest of its orders due, and the next cycle finds them
+unchanged in the database.
 
 Messages: a status change (normalized: "Cancelled" == "Canceled"; a never-read status counts as Pending, what
 the user saw at placement). A change of the remains alone is stored (it is progress: polling stays frequent,

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     FINAL_ORDER_STATUSES,
     Account,
-    Chat,
     Order,
     Placement,
     Refill,
@@ -300,17 +299,17 @@ async def get_orders_by_panel_ids(
 
 
 async def due_orders(session: AsyncSession, now: datetime, limit: int = 500) -> list[Order]:
-    """Placed orders due for a status poll (not final; linked account; active chat), most overdue first."""
+    """Placed orders due for a status poll (not final; linked account), most overdue first. Orders of a
+    chat that blocked the bot are still tracked, quietly (no notices), so their history is right when it
+    returns."""
     stmt = (
         select(Order)
         .join(Account, Account.id == Order.account_id)
-        .join(Chat, Chat.id == Order.chat_id)
         .where(
             Order.placement == Placement.placed,
             Order.next_poll_at <= now,
             or_(Order.status.is_(None), func.lower(Order.status).not_in(FINAL_ORDER_STATUSES)),
             Account.removed_at.is_(None),
-            Chat.active.is_(True),
         )
         .order_by(Order.next_poll_at, Order.id)
         .limit(limit)
