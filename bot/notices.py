@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.i18n import Translator, translator
+from bot.i18n import Translator, status_name, translator
 from bot.panel import normalize_status
 from storage.models import Account, Chat, Order, Refill
 
@@ -53,17 +53,19 @@ def chat_translator(chat: Chat | None) -> Translator:
     return translator(chat.language if chat is not None else None)
 
 
-def shown_status(status: str | None) -> str:
-    """The canonical status word (a never-read status counts as Pending), escaped."""
-    return esc(normalize_status(status) if status else "Pending")
+def shown_status(_: Translator, status: str | None) -> str:
+    """The status in the reader's language (a never-read status counts as Pending), escaped."""
+    return esc(status_name(_, status))
 
 
 def order_ref(order: Order) -> str:
     return f"#{order.panel_order_id}" if order.panel_order_id else f"({order.id})"
 
 
-def _details(_: Translator, order: Order) -> list[str]:
+def _details(_: Translator, order: Order, account: str | None = None) -> list[str]:
     lines = [esc(_cut(order.service_name or f"#{order.service_id}", NAME_MAX))]
+    if account:  # the chat has several panels (or named this one): say which
+        lines.append(_("Panel: {name}", name=esc(account)))
     if order.link:
         lines.append(_("Link: {link}", link=esc(_cut(order.link, LINK_MAX))))
     counts = []
@@ -80,27 +82,29 @@ def _show_button(_: Translator, order: Order) -> dict[str, str]:
     return {"text": _("📄 Details"), "callback_data": f"o:show:{order.id}"}
 
 
-def order_changed(chat: Chat | None, order: Order, old_status: str | None) -> Notice:
+def order_changed(
+    chat: Chat | None, order: Order, old_status: str | None, account: str | None = None
+) -> Notice:
     """ "📦 Order #23501: In progress → Completed", with the order's service, link and counts as stored."""
     _ = chat_translator(chat)
     head = _(
         "📦 Order {order}: {old} → {new}",
         order=order_ref(order),
-        old=shown_status(old_status),
-        new=f"<b>{shown_status(order.status)}</b>",
+        old=shown_status(_, old_status),
+        new=f"<b>{shown_status(_, order.status)}</b>",
     )
     row = [_show_button(_, order)]
     if order.refill_allowed and normalize_status(order.status or "") in REFILLABLE:
         row.append({"text": _("♻️ Refill"), "callback_data": f"o:fill:{order.id}"})
-    return Notice("\n".join([head, *_details(_, order)]), [row])
+    return Notice("\n".join([head, *_details(_, order, account)]), [row])
 
 
-def order_gone(chat: Chat | None, order: Order, panel_text: str | None) -> Notice:
+def order_gone(chat: Chat | None, order: Order, panel_text: str | None, account: str | None = None) -> Notice:
     """The panel answers "Incorrect order ID" for an order it took long ago."""
     _ = chat_translator(chat)
     lines = [
         _("❓ Order {order}: the panel no longer knows this order.", order=order_ref(order)),
-        *_details(_, order),
+        *_details(_, order, account),
     ]
     if panel_text:
         lines.append(_("Panel says: {error}", error=esc(_cut(panel_text, NAME_MAX))))
@@ -108,21 +112,22 @@ def order_gone(chat: Chat | None, order: Order, panel_text: str | None) -> Notic
     return Notice("\n".join(lines), [[_show_button(_, order)]])
 
 
-def order_stuck(chat: Chat | None, order: Order, quiet_for: timedelta) -> Notice:
+def order_stuck(chat: Chat | None, order: Order, quiet_for: timedelta, account: str | None = None) -> Notice:
     """No progress for a long time: offer a refresh and, where the service allows it, cancelling."""
     _ = chat_translator(chat)
     hours = max(1, int(quiet_for.total_seconds() // 3600))
+    status = shown_status(_, order.status)  # outside the call: Babel's extractor loses plurals otherwise
     head = _.ngettext(
         "🐢 Order {order} looks stuck: no progress for {n} hour ({status}).",
         "🐢 Order {order} looks stuck: no progress for {n} hours ({status}).",
         hours,
         order=order_ref(order),
-        status=shown_status(order.status),
+        status=status,
     )
     row = [{"text": _("🔄 Refresh"), "callback_data": f"o:ref:{order.id}"}]
     if order.cancel_allowed:
         row.append({"text": _("✖️ Cancel order"), "callback_data": f"o:cxl:{order.id}"})
-    return Notice("\n".join([head, *_details(_, order)]), [row])
+    return Notice("\n".join([head, *_details(_, order, account)]), [row])
 
 
 def refill_changed(chat: Chat | None, refill: Refill, order: Order, old_status: str | None) -> Notice:
@@ -132,8 +137,8 @@ def refill_changed(chat: Chat | None, refill: Refill, order: Order, old_status: 
         "♻️ Refill {refill} of order {order}: {old} → {new}",
         refill=ref,
         order=order_ref(order),
-        old=shown_status(old_status),
-        new=f"<b>{shown_status(refill.status)}</b>",
+        old=shown_status(_, old_status),
+        new=f"<b>{shown_status(_, refill.status)}</b>",
     )
     lines = [head, esc(_cut(order.service_name or f"#{order.service_id}", NAME_MAX))]
     if order.link:

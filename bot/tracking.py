@@ -115,6 +115,7 @@ class _Cycle:
         self.stuck_after = stuck_after
         self.report = CycleReport()
         self.chats: dict[int, Chat] = {}  # read once per cycle
+        self.labels: dict[int, str] = {}  # account id -> label, named in notices when set
         self.requests = asyncio.Semaphore(concurrency)
         self.per_account: dict[int, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_ACCOUNT))
         # SQLite has one writer: chunks queue for it here rather than in its busy timeout.
@@ -195,7 +196,7 @@ class _Cycle:
             if first:
                 self.report.changes += 1
                 if _wants_messages(chat):
-                    notice = notices.order_gone(chat, order, text)
+                    notice = notices.order_gone(chat, order, text, self.labels.get(order.account_id))
                     replaces = self.older_notices(order)
                     outgoing.append(_Outgoing(order.chat_id, f"order:{order.id}:gone", notice, replaces))
         elif isinstance(answer, PanelUnavailable | RateLimited):
@@ -232,10 +233,17 @@ class _Cycle:
             self.report.changes += 1
         if announce:
             key = f"order:{order.id}:{new_norm}:{order.remains}"
-            outgoing.append(_Outgoing(order.chat_id, key, notices.order_changed(chat, order, old), replaces))
+            outgoing.append(
+                _Outgoing(
+                    order.chat_id,
+                    key,
+                    notices.order_changed(chat, order, old, self.labels.get(order.account_id)),
+                    replaces,
+                )
+            )
         elif not answer.is_final and now - last_change >= self.stuck_after and _wants_messages(chat):
             # offered again each time it is polled while stuck; its dedupe key makes it once
-            notice = notices.order_stuck(chat, order, now - last_change)
+            notice = notices.order_stuck(chat, order, now - last_change, self.labels.get(order.account_id))
             outgoing.append(_Outgoing(order.chat_id, f"stuck:{order.id}", notice, []))
 
     # ------------------------------------------------------------------------------------------ refills
@@ -335,6 +343,7 @@ async def poll_cycle(
     async with deps.sessions() as s:
         orders, fills, accounts = await _load(s, cycle, limit)
         await s.commit()
+    cycle.labels = {aid: a.label for aid, a in accounts.items() if a.label}
     report.accounts = len(set(orders) | set(fills))
 
     async def guarded(coro: Any, account_id: int) -> None:
