@@ -35,6 +35,15 @@ __all__ = [
 _INT_LIMIT = 2**63
 
 
+# Compiled once: a catalog of 10,000 services goes through these some 70,000 times.
+_INT_TEXT = re.compile(r"[+-]?\d{1,19}")
+_INT_POINT_ZERO = re.compile(r"[+-]?\d{1,19}\.0*")
+_PLAIN_DECIMAL = re.compile(r"\d{1,17}(\.\d{1,20})?")  # the common case: "0.90", "12", "100.84292"
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+_DECIMAL_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
+
+
 def parse_int(value: Any) -> int | None:
     """123, "123", " 123 ", "1,234", 123.0, Decimal("123") -> int; anything else -> None."""
     if isinstance(value, bool) or value is None:
@@ -42,10 +51,12 @@ def parse_int(value: Any) -> int | None:
     if isinstance(value, int):
         return value if -_INT_LIMIT < value < _INT_LIMIT else None
     if isinstance(value, str):
+        if len(value) <= 18 and value.isascii() and value.isdigit():  # fast path: "50", "10000"
+            return int(value)
         text = value.strip().replace(",", "").replace(" ", "")
-        if re.fullmatch(r"[+-]?\d{1,19}", text):
+        if _INT_TEXT.fullmatch(text):
             return parse_int(int(text))
-        if not re.fullmatch(r"[+-]?\d{1,19}\.0*", text):
+        if not _INT_POINT_ZERO.fullmatch(text):
             return None
         value = Decimal(text)
     if isinstance(value, float):
@@ -65,13 +76,15 @@ def parse_decimal(value: Any) -> Decimal | None:
         return Decimal(value) if abs(value) < 10**18 else None
     if isinstance(value, float):
         value = repr(value)  # only when a caller decoded JSON without parse_float; repr is the shortest text
-    if isinstance(value, str):
+    if isinstance(value, str) and value.isascii() and _PLAIN_DECIMAL.fullmatch(value):
+        value = Decimal(value)  # fast path; the magnitude checks below still apply
+    elif isinstance(value, str):
         text = value.strip().replace(" ", "").lstrip("$€₽")
-        if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", text):
+        if _THOUSANDS.fullmatch(text):
             text = text.replace(",", "")  # thousands separators
-        elif re.fullmatch(r"[+-]?\d+,\d+", text):
+        elif _DECIMAL_COMMA.fullmatch(text):
             text = text.replace(",", ".")  # decimal comma
-        if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", text) or len(text) > 60:
+        if not _DECIMAL_TEXT.fullmatch(text) or len(text) > 60:
             return None
         try:
             value = Decimal(text)
