@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 TRACKING_JOB = "tracking"
 BALANCE_JOB = "balance"
 LEADERSHIP_JOB = "leadership"
+HOUSEKEEPING_JOB = "housekeeping"
+HOUSEKEEPING_INTERVAL = 3600.0
+DRAFTS_KEPT = timedelta(days=1)  # a summary nobody confirmed (conversations time out after 30 minutes)
+# Sent notices are kept long enough that a re-run of any cycle finds their dedupe keys.
+OUTBOX_KEPT = timedelta(days=30)
 LEADERSHIP_INTERVAL = 15.0
 # A sender finishes (placed, rejected or unclear) within the panel client's timeout; a row still `sending`
 # long after that lost its process. Time-based because another instance may be sending the newer ones.
@@ -65,6 +70,28 @@ async def _tracking(context: Any) -> None:
     wake(context.application)
 
 
+async def housekeeping(deps: Deps) -> tuple[int, int]:
+    """Forget what nobody will look at again: unconfirmed drafts, and notices sent long ago."""
+    now = utcnow()
+    async with deps.sessions() as session:
+        drafts = await repo.orders.purge_drafts(session, now - DRAFTS_KEPT)
+        sent = await repo.outbox.purge_sent(session, now - OUTBOX_KEPT)
+        await session.commit()
+    if drafts or sent:
+        log.info("housekeeping: %d stale draft(s), %d old notice(s) removed", drafts, sent)
+    return drafts, sent
+
+
+async def _housekeeping(context: Any) -> None:
+    deps: Deps = context.application.bot_data["deps"]
+    if not deps.leader.is_leader:
+        return
+    try:
+        await housekeeping(deps)
+    except Exception:
+        log.exception("housekeeping failed")
+
+
 async def _balance(context: Any) -> None:
     deps: Deps = context.application.bot_data["deps"]
     if not deps.leader.is_leader:
@@ -92,6 +119,13 @@ def schedule(application: Any) -> None:
             callback, interval=interval, first=interval, name=name, job_kwargs=job_kwargs(interval)
         )
     queue.run_repeating(
+        _housekeeping,
+        interval=HOUSEKEEPING_INTERVAL,
+        first=60,
+        name=HOUSEKEEPING_JOB,
+        job_kwargs=job_kwargs(HOUSEKEEPING_INTERVAL),
+    )
+    queue.run_repeating(
         _leadership,
         interval=LEADERSHIP_INTERVAL,
         first=LEADERSHIP_INTERVAL,
@@ -100,4 +134,13 @@ def schedule(application: Any) -> None:
     )
 
 
-__all__ = ["BALANCE_JOB", "LEADERSHIP_JOB", "TRACKING_JOB", "job_kwargs", "schedule", "sweep_stale_sending"]
+__all__ = [
+    "BALANCE_JOB",
+    "HOUSEKEEPING_JOB",
+    "LEADERSHIP_JOB",
+    "TRACKING_JOB",
+    "housekeeping",
+    "job_kwargs",
+    "schedule",
+    "sweep_stale_sending",
+]

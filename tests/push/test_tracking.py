@@ -315,7 +315,7 @@ async def test_schedule_registers_one_job_per_kind(tmp_path: Path) -> None:
     from telegram.ext import ApplicationBuilder
 
     from bot.config import load_settings
-    from bot.jobs import BALANCE_JOB, LEADERSHIP_JOB, TRACKING_JOB, schedule
+    from bot.jobs import BALANCE_JOB, HOUSEKEEPING_JOB, LEADERSHIP_JOB, TRACKING_JOB, schedule
 
     application = ApplicationBuilder().token("1:TEST").build()
     settings = load_settings(
@@ -325,7 +325,7 @@ async def test_schedule_registers_one_job_per_kind(tmp_path: Path) -> None:
     schedule(application)
     assert application.job_queue is not None
     jobs = {job.name: job.job for job in application.job_queue.jobs()}
-    assert set(jobs) == {TRACKING_JOB, BALANCE_JOB, LEADERSHIP_JOB}
+    assert set(jobs) == {TRACKING_JOB, BALANCE_JOB, LEADERSHIP_JOB, HOUSEKEEPING_JOB}
     for name, seconds in ((TRACKING_JOB, 30), (BALANCE_JOB, 300)):
         job = jobs[name]
         assert job.trigger.interval.total_seconds() == seconds
