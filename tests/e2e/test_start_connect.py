@@ -281,3 +281,14 @@ async def test_another_panel(env: BotEnv) -> None:
     assert "Panel: " + env.panel.url.split("/")[2] in alice.text
     await alice.say(KEY)
     assert "Panel linked" in alice.text
+
+
+async def test_a_key_pasted_outside_connect_is_deleted(env: BotEnv) -> None:
+    alice = env.person(131)
+    pasted = "9f86d081884c7d659a2feaa0c55ad015"
+    message = await alice.say(pasted)
+    assert message is not None and "deleted it" in alice.text and "/connect" in alice.text
+    assert any(p.get("chat_id") == 131 for p in env.tg.calls("deleteMessage"))
+    assert all(pasted not in str(p.get("text", "")) for _, p in env.tg.requests)
+    await alice.say("hello there")  # ordinary text still gets the guidance
+    assert "not sure what you mean" in alice.text
