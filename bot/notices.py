@@ -8,11 +8,10 @@ Everything that came from a panel or a user is HTML-escaped (the delivery sends 
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 
+from bot.formatting import esc, format_money
 from bot.i18n import Translator, status_name, translator
 from bot.panel import normalize_status
 from storage.models import Account, Chat, Order, Refill
@@ -30,22 +29,8 @@ class Notice:
     buttons: Buttons = field(default_factory=list)
 
 
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=False)
-
-
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def format_money(amount: Decimal | None, currency: str | None = None) -> str:
-    """Exact, without float: at least two decimals, no trailing zeros beyond them ("3.2" -> "3.20")."""
-    if amount is None:
-        return "—"
-    text = f"{amount.normalize():f}" if amount == amount.to_integral() else f"{amount:f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    text = f"{whole}.{frac.ljust(2, '0')}"
-    return f"{text} {esc(currency)}" if currency else text
 
 
 def chat_translator(chat: Chat | None) -> Translator:

@@ -6,13 +6,11 @@ small numbers go in it, never names.
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +27,7 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
 from bot.deps import Deps
+from bot.formatting import esc, format_money
 from bot.i18n import Translator, translator
 from storage import repo
 from storage.models import Account, Chat
@@ -45,19 +44,7 @@ def deps(context: Context) -> Deps:
     return context.application.bot_data["deps"]
 
 
-def esc(value: object) -> str:
-    """Escape anything that came from a panel or a user before it goes into HTML."""
-    return html.escape(str(value), quote=False)
-
-
-def money(amount: Decimal | None, currency: str | None = None) -> str:
-    """Exact, without float: at least two decimals, no trailing zeros beyond them."""
-    if amount is None:
-        return "—"
-    text = f"{amount.normalize():f}" if amount == amount.to_integral() else f"{amount:f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    text = f"{whole}.{frac.ljust(2, '0')}"
-    return f"{text} {esc(currency)}" if currency else text
+money = format_money  # the name the handlers use
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
