@@ -109,12 +109,6 @@ class Catalog:
             return name, self.by_category[name]
         return None
 
-    def category_index(self, name: str) -> int:
-        try:
-            return self.categories.index(name)
-        except ValueError:
-            return -1
-
     def search(self, query: str, limit: int | None = None) -> list[Service]:
         """Ranked: the id itself, then services whose name has every word, then those whose category has
         them (a word may also match in the other field). Panel order within a rank."""

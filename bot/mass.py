@@ -2,7 +2,7 @@
 drafts (one confirm token each) and placed exactly once each with bounded concurrency. No Telegram here.
 
 A batch has no table of its own: its drafts' confirm tokens are the batch id followed by the line number
-(storage/repo/orders.py: batch_token), so the batch is found, placed and reported from the orders table.
+(storage/repo/batches.py: batch_token), so the batch is found, placed and reported from the orders table.
 Whole-input problems raise ordering.InputError; per-line problems are `Problem`s (English msgid + values).
 """
 
@@ -238,7 +238,7 @@ def check_rows(rows: list[Row], catalog: Catalog) -> Batch:
 
 
 def line_of(order_token: str) -> int:
-    return int(order_token[repo.orders.BATCH_ID_LENGTH :])
+    return int(order_token[repo.batches.BATCH_ID_LENGTH :])
 
 
 async def store(
@@ -251,13 +251,13 @@ async def store(
     currency: str | None,
 ) -> str:
     """The valid lines as drafts, one transaction; returns the batch id (for the Confirm button)."""
-    batch_id = repo.orders.new_batch_id()
+    batch_id = repo.batches.new_batch_id()
     drafts = [
         {
             "chat_id": chat_id,
             "account_id": account_id,
             "placed_by": placed_by,
-            "confirm_token": repo.orders.batch_token(batch_id, item.number),
+            "confirm_token": repo.batches.batch_token(batch_id, item.number),
             "service_id": item.service.id,
             "service_name": item.service.name,
             "service_type": item.service.type,
@@ -270,7 +270,7 @@ async def store(
         for item in batch.items
     ]
     async with sessions() as session:
-        await repo.orders.create_drafts(session, drafts)
+        await repo.batches.create_drafts(session, drafts)
         await session.commit()
     return batch_id
 

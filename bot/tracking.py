@@ -177,13 +177,13 @@ class _Cycle:
             for order in orders:
                 self.order_result(order, self.chats.get(order.chat_id), answers.get(pid), outgoing)
         async with self.writers, self.deps.sessions() as s:
-            await repo.orders.save_polls(s, [o for orders in chunk.values() for o in orders])
+            await repo.polls.save_polls(s, [o for orders in chunk.values() for o in orders])
             await self.send(s, outgoing)
             await s.commit()
 
     def order_result(self, order: Order, chat: Chat | None, answer: Any, outgoing: list[_Outgoing]) -> None:
         now, interval = self.now, self.interval
-        apply = repo.orders.apply_poll
+        apply = repo.polls.apply_poll
         if isinstance(answer, OrderStatus):
             self.order_status(order, chat, answer, outgoing)
         elif isinstance(answer, NotFound):
@@ -217,7 +217,7 @@ class _Cycle:
         last_change = now if progressed else (order.progress_at or order.placed_at or now)
         announce = (old_norm or "Pending") != new_norm and _wants_messages(chat)
         replaces = self.older_notices(order) if announce else []  # before apply_poll changes the order
-        repo.orders.apply_poll(
+        repo.polls.apply_poll(
             order,
             now,
             None if answer.is_final else backoff(now, last_change, self.interval),

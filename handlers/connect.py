@@ -1,5 +1,10 @@
 """Linking a panel API key (/connect) and unlinking it (/disconnect).
 
+This module holds the conversation, the key handling and `register` (which also registers what lives in
+the step modules): the group deep link and the group announcement are in handlers/connect_group.py, the
+optional label step in handlers/connect_label.py, unlinking in handlers/disconnect.py, and the shared
+conversation state in handlers/connect_state.py.
+
 The key is only ever typed in a private chat: the message is deleted at once, the key is checked with the
 panel's `balance`, stored encrypted (bot/accounts.py) and never logged. In a group, /connect answers with a
 deep link into the private chat (`/start connect_g<group id without the minus>`), where the same
@@ -34,10 +39,9 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot.accounts import PanelNotAllowed, check_panel_url, link_account, unlink_account
-from bot.i18n import translator
+from bot.accounts import PanelNotAllowed, check_panel_url, link_account
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
-from handlers.accounts import account_name, button_name, chat_accounts
+from handlers.accounts import account_name, chat_accounts
 from handlers.common import (
     Button,
     Context,
@@ -45,36 +49,29 @@ from handlers.common import (
     command_args,
     esc,
     int_arg,
-    is_anonymous_admin,
-    is_chat_admin,
     is_private,
-    keyboard,
-    may_manage,
     money,
     parse_callback,
-    refuse,
     turn,
-    user_data,
 )
+from handlers.connect_group import DEEP_LINK
+from handlers.connect_group import admin_of as _admin_of
+from handlers.connect_group import announce_in_group as _announce_in_group
+from handlers.connect_group import chat_title as _chat_title
+from handlers.connect_group import group_connect as _group_connect
+from handlers.connect_label import got_label, on_keep_label
+from handlers.connect_state import KEY, LABEL, URL
+from handlers.connect_state import cancel_row as _cancel_row
+from handlers.connect_state import conversation_state as _state
+from handlers.disconnect import cmd_disconnect, on_unlink_button
 from handlers.start import main_buttons, panel_host
 from storage import repo
 from storage.repo.accounts import LABEL_MAX, AccountExistsError
 
 log = logging.getLogger(__name__)
 
-KEY, URL, LABEL = range(3)
 TIMEOUT_SECONDS = 30 * 60
 MIN_KEY, MAX_KEY = 8, 200
-DEEP_LINK = "connect"  # /start connect (private) or /start connect_g<digits> (for a group)
-
-
-def _state(context: Context) -> dict[str, Any]:
-    """The conversation's own part of user_data: {"chat": target chat id, "panel": url} (JSON only)."""
-    return user_data(context).setdefault("connect", {})
-
-
-def _cancel_row(t: Turn) -> list[Button]:
-    return [(t._("✖️ Cancel"), "acc:cancel")]
 
 
 def _plausible_key(text: str) -> bool:
@@ -84,12 +81,6 @@ def _plausible_key(text: str) -> bool:
 def _might_hold_key(text: str) -> bool:
     """Worth deleting: some word of it could be a key (even one too long to be accepted)."""
     return any(len(word) >= MIN_KEY for word in text.split())
-
-
-async def _chat_title(t: Turn, chat_id: int) -> str:
-    async with t.session() as session:
-        chat = await repo.chats.get_chat(session, chat_id)
-    return chat.title if chat is not None and chat.title else str(chat_id)
 
 
 async def _ask_key(t: Turn, target: int, url: str) -> int:
@@ -127,27 +118,6 @@ async def _ask_key(t: Turn, target: int, url: str) -> int:
     await t.answer()
     await t.show("\n".join(lines), rows)
     return KEY
-
-
-async def _group_connect(t: Turn) -> int:
-    """In a group the key must not be typed: hand admins a deep link into the private chat."""
-    if not await may_manage(t):
-        await refuse(t)
-        return ConversationHandler.END
-    await t.answer()
-    link = f"https://t.me/{t.context.bot.username}?start={DEEP_LINK}_g{abs(t.chat_id)}"
-    text = t._(
-        "🔐 API keys are never sent in a group. Press the button to open a private chat with me and "
-        "send the key there; I will link it to this group."
-    )
-    if is_anonymous_admin(t.update):  # the private chat needs their own account, which I must check
-        text += "\n\n" + t._(
-            "You are writing anonymously, as the group. The key step needs your own account: switch off "
-            "“Remain anonymous” in your admin rights for a moment, or open the button from your account; "
-            "I check there that you are an admin of this group."
-        )
-    await t.show(text, [[(t._("🔐 Link in private chat"), link)]], edit=False)
-    return ConversationHandler.END
 
 
 async def cmd_connect(update: Update, context: Context) -> int:
@@ -192,13 +162,6 @@ async def start_connect(update: Update, context: Context) -> int:
         await t.show(t._("Only the group's admins may link a panel for it."), edit=False)
         return ConversationHandler.END
     return await _ask_key(t, group_id, default)
-
-
-async def _admin_of(context: Context, chat_id: int, user_id: int) -> bool:
-    try:
-        return await is_chat_admin(context, chat_id, user_id)
-    except TelegramError:  # the bot is not in that group (any more), or it does not exist
-        return False
 
 
 async def on_other_panel(update: Update, context: Context) -> int:
@@ -350,74 +313,6 @@ async def got_key(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
-async def got_label(update: Update, context: Context) -> int:
-    t = await turn(update, context)
-    _ = t._
-    state = _state(context)
-    message = update.effective_message
-    text = " ".join(((message.text if message else "") or "").split())
-    if "label_for" not in state:
-        await t.show(_("Please start again with /connect."), edit=False)
-        return ConversationHandler.END
-    if not text or len(text) > LABEL_MAX:
-        note = _(
-            "A name is one line of 1 to {max} characters. Send another, or keep the name.", max=LABEL_MAX
-        )
-        await t.show(esc(note), [[(_("✅ Keep this name"), "acc:lkeep")]], edit=False)
-        return LABEL
-    target = int(state.get("chat", t.chat_id))
-    if target != t.chat_id and not await _admin_of(context, target, t.user_id):
-        state.clear()
-        await t.show(_("Only the group's admins may link a panel for it."), edit=False)
-        return ConversationHandler.END
-    async with t.session() as session:
-        account = await repo.accounts.rename_account(session, int(state["label_for"]), target, text)
-        await session.commit()
-    return await _named(t, target, account.label if account else None)
-
-
-async def on_keep_label(update: Update, context: Context) -> int:
-    t = await turn(update, context)
-    await t.answer()
-    state = _state(context)
-    target = int(state.get("chat", t.chat_id))
-    async with t.session() as session:
-        account = await repo.accounts.get_account(session, int(state.get("label_for", 0)), target)
-    return await _named(t, target, account_name(account) if account else None)
-
-
-async def _named(t: Turn, target: int, name: str | None) -> int:
-    _state(t.context).clear()
-    if name is None:
-        await t.show(t._("This panel is not linked any more."), edit=False)
-        return ConversationHandler.END
-    text = t._("✅ The panel is called <b>{name}</b>. /accounts lists the linked panels.", name=esc(name))
-    await t.show(text, main_buttons(t, True) if target == t.chat_id else (), edit=False)
-    return ConversationHandler.END
-
-
-async def _announce_in_group(t: Turn, group_id: int, host: str, amount: str) -> None:
-    async with t.session() as session:
-        group = await repo.chats.get_chat(session, group_id)
-    user = t.update.effective_user
-    lang = (group.language if group else None) or (user.language_code if user else None)
-    gt = Turn(t.update, t.context, t.deps, group, translator(lang)) if group else t
-    lines = [
-        gt._(
-            "✅ {name} linked the panel <code>{host}</code> to this group.",
-            name=esc(user.first_name if user else "?"),
-            host=host,
-        ),
-        gt._("💰 Balance: {amount}", amount=amount),
-    ]
-    try:
-        await t.context.bot.send_message(
-            group_id, "\n".join(lines), reply_markup=keyboard(main_buttons(gt, True))
-        )
-    except TelegramError as exc:
-        log.warning("could not announce the linked panel in chat %s: %s", group_id, exc)
-
-
 async def on_cancel(update: Update, context: Context) -> int:
     t = await turn(update, context)
     _state(context).clear()
@@ -437,62 +332,6 @@ async def on_timeout(update: object, context: Context) -> None:
             )
         except TelegramError:
             pass
-
-
-# --------------------------------------------------------------------------------------------- unlinking
-
-
-async def cmd_disconnect(update: Update, context: Context) -> None:
-    t = await turn(update, context)
-    if not await may_manage(t, cached=True):  # only asks; the Unlink press is checked afresh
-        await refuse(t)
-        return
-    async with t.session() as session:
-        accounts = await repo.accounts.list_accounts(session, t.chat_id)
-    if not accounts:
-        await t.show(t._("No panel is linked."), main_buttons(t, False), edit=False)
-    elif len(accounts) == 1:
-        await _confirm_unlink(t, accounts[0].id or 0, accounts[0].panel_url, edit=False)
-    else:
-        accounts = await chat_accounts(t)  # the names to tell them apart
-        rows = [[(button_name(a), f"acc:drop:{a.id}")] for a in accounts]
-        rows.append([(t._("Keep them"), "acc:keep")])
-        await t.show(t._("Which panel should be unlinked?"), rows, edit=False)
-
-
-async def _confirm_unlink(t: Turn, account_id: int, url: str, *, edit: bool = True) -> None:
-    text = t._(
-        "Unlink the panel <code>{host}</code> from this chat? Its orders stay in the history, but their "
-        "status is no longer followed.",
-        host=esc(panel_host(url)),
-    )
-    rows = [[(t._("Yes, unlink"), f"acc:unlink:{account_id}"), (t._("Keep it"), "acc:keep")]]
-    await t.show(text, rows, edit=edit)
-
-
-async def on_unlink_button(update: Update, context: Context) -> None:
-    t = await turn(update, context)
-    if not await may_manage(t):
-        await refuse(t)
-        return
-    parts = parse_callback(update.callback_query.data if update.callback_query else None)
-    action, account_id = parts[1], int_arg(parts, 2)
-    await t.answer()
-    if action == "keep":
-        await t.show(t._("Okay, nothing was unlinked."))
-        return
-    async with t.session() as session:
-        account = await repo.accounts.get_account(session, account_id, t.chat_id)
-    if account is None:
-        await t.show(t._("This panel is not linked any more."))
-        return
-    if action == "drop":
-        await _confirm_unlink(t, account_id, account.panel_url)
-        return
-    await unlink_account(t.deps, t.chat_id, account_id)
-    remaining = await t.account()
-    text = t._("✅ The panel <code>{host}</code> was unlinked.", host=esc(panel_host(account.panel_url)))
-    await t.show(text, main_buttons(t, remaining is not None))
 
 
 async def stale_connect_button(update: Update, context: Context) -> None:

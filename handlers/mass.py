@@ -82,7 +82,7 @@ async def _forget(t: Turn) -> None:
     batch_id = _remembered(t).pop(str(t.chat_id), None)
     if batch_id and batch_id not in _RUNNING:
         async with t.session() as session:
-            await repo.orders.discard_batch(session, batch_id, t.chat_id)
+            await repo.batches.discard_batch(session, batch_id, t.chat_id)
             await session.commit()
 
 
@@ -273,7 +273,7 @@ async def on_confirm(update: Update, context: Context) -> None:
         return
     batch_id = parse_callback(t.query.data if t.query else "")[2]
     async with t.session() as session:
-        rows = await repo.orders.batch_orders(session, batch_id, t.chat_id)
+        rows = await repo.batches.batch_orders(session, batch_id, t.chat_id)
     tokens = [o.confirm_token for o in rows if o.placement == Placement.drafted]
     if not rows:
         await t.answer(t._("This summary is no longer valid; start again with /mass"), alert=True)
@@ -334,7 +334,7 @@ async def _run(t: Turn, batch_id: str, tokens: list[str], progress: Message | No
     try:
         results = await mass.place(t.deps.sessions, t.deps.panels, tokens, chat_id=t.chat_id, progress=report)
         async with t.session() as session:
-            rows = await repo.orders.batch_orders(session, batch_id, t.chat_id)
+            rows = await repo.batches.batch_orders(session, batch_id, t.chat_id)
             account = await repo.accounts.get_account(session, rows[0].account_id) if rows else None
         balance = await mass.balance_after(t.deps.sessions, t.deps.panels, account) if account else None
         text, report_file = _result(t, rows, results, balance)
@@ -434,9 +434,9 @@ async def on_cancel(update: Update, context: Context) -> int:
             await t.answer(t._("Already confirmed"))
             return END
         async with t.session() as session:
-            await repo.orders.discard_batch(session, batch_id, t.chat_id)
+            await repo.batches.discard_batch(session, batch_id, t.chat_id)
             await session.commit()
-            left = await repo.orders.batch_orders(session, batch_id, t.chat_id)
+            left = await repo.batches.batch_orders(session, batch_id, t.chat_id)
         if left:
             await t.answer(t._("Already confirmed"))
             return END

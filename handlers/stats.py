@@ -71,7 +71,7 @@ async def _database_lines(t: Turn) -> list[str]:
         active = await repo.chats.count_chats(s, active_only=True)
         accounts = await repo.accounts.count_accounts(s, active_only=True)
         placements = await repo.orders.placement_counts(s)
-        statuses = await repo.orders.status_counts(s)
+        statuses = await repo.polls.status_counts(s)
         outbox = await repo.outbox.state_counts(s)
     by_placement = [
         f"{esc(_(label))} {placements[key]}" for key, label in PLACEMENTS.items() if placements.get(key)

@@ -185,14 +185,14 @@ async def test_batch_drafts_in_storage(session: AsyncSession) -> None:
     account = await repo.accounts.add_account(session, 7, "https://p/api/v2", "enc", "fp")
     assert account.id is not None
     batch = mass.check_rows(mass.read_text("x|y|z\n1|https://a.com/a|100\n1|https://a.com/b|200"), CATALOG)
-    batch_id = repo.orders.new_batch_id()
+    batch_id = repo.batches.new_batch_id()
     other = batch_id[:-1] + ("A" if batch_id[-1] != "A" else "B")
     drafts = [
         {
             "chat_id": 7,
             "account_id": account.id,
             "placed_by": 7,
-            "confirm_token": repo.orders.batch_token(bid, item.number),
+            "confirm_token": repo.batches.batch_token(bid, item.number),
             "service_id": 1,
             "price": item.price,
             **item.values,
@@ -200,21 +200,21 @@ async def test_batch_drafts_in_storage(session: AsyncSession) -> None:
         for bid in (batch_id, other)
         for item in batch.items
     ]
-    await repo.orders.create_drafts(session, drafts)
+    await repo.batches.create_drafts(session, drafts)
     await session.commit()
-    rows = await repo.orders.batch_orders(session, batch_id, 7)
+    rows = await repo.batches.batch_orders(session, batch_id, 7)
     assert [mass.line_of(o.confirm_token) for o in rows] == [2, 3] and [o.quantity for o in rows] == [
         100,
         200,
     ]
-    assert await repo.orders.batch_orders(session, batch_id, 8) == []
+    assert await repo.batches.batch_orders(session, batch_id, 8) == []
     assert (
-        await repo.orders.batch_orders(session, batch_id.lower() if batch_id.lower() != batch_id else "", 7)
+        await repo.batches.batch_orders(session, batch_id.lower() if batch_id.lower() != batch_id else "", 7)
         == []
     )
     claimed = await repo.orders.claim_draft_for_sending(session, rows[0].confirm_token, 7)
     assert claimed is not None
-    assert await repo.orders.discard_batch(session, batch_id, 7) == 1  # the claimed line stays
+    assert await repo.batches.discard_batch(session, batch_id, 7) == 1  # the claimed line stays
     await session.commit()
-    assert [o.placement for o in await repo.orders.batch_orders(session, batch_id, 7)] == ["sending"]
-    assert len(await repo.orders.batch_orders(session, other, 7)) == 2
+    assert [o.placement for o in await repo.batches.batch_orders(session, batch_id, 7)] == ["sending"]
+    assert len(await repo.batches.batch_orders(session, other, 7)) == 2

@@ -19,23 +19,27 @@ import asyncio
 import heapq
 import json
 import random
-import re
-import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from bot.sandbox.panel_catalog import (
-    FLAT_PRICE_TYPES,
-    LINE_QUANTITY_FIELD,
-    SERVICE_TYPES,
-    TYPE_FIELDS,
-    generate_catalog,
-    rate_in,
-    service_to_wire,
+from bot.sandbox.panel_actions import PanelActions
+from bot.sandbox.panel_catalog import FLAT_PRICE_TYPES, SERVICE_TYPES, TYPE_FIELDS, generate_catalog, rate_in
+from bot.sandbox.panel_state import (
+    CENT5,
+    E_KEY,
+    E_REQUEST,
+    FIRST_ORDER_ID,
+    FIRST_REFILL_ID,
+    SMART_ERRORS,
+    Faults,
+    SimClock,
+    SimOrder,
+    SimRefill,
+    _Account,
+    _money,
+    _PanelError,
 )
 
 __all__ = [
@@ -48,47 +52,6 @@ __all__ = [
     "SimRefill",
     "run_standalone",
 ]
-
-CENT5 = Decimal("0.00001")
-MAX_IDS = 100
-FIRST_ORDER_ID = 23501
-FIRST_REFILL_ID = 1
-SUBSCRIPTION_DELAYS = frozenset(
-    {0, 5, 10, 15, 20, 30, 40, 50, 60, 90, 120, 150, 180, 240, 300, 360, 480, 600}
-)
-FINAL = frozenset({"Completed", "Partial", "Canceled"})
-
-# Error wording. The smart dialect swaps some texts for translation keys, as SmartPanel-like panels do.
-E_KEY = "Invalid API key"
-E_REQUEST = "Incorrect request"
-E_SERVICE = "Incorrect service ID"
-E_LINK = "Incorrect link"
-E_FUNDS = "Not enough funds on balance"
-E_MIN = "Quantity less than minimal {}"
-E_MAX = "Quantity more than maximum {}"
-E_DUPLICATE = "You have active order with this link. Please wait until order being completed."
-E_ORDER = "Incorrect order ID"
-E_REFILL_NOT_FOUND = "Refill not found"
-E_REFILL_DISABLED = "Refill is disabled for this service"
-E_NOT_COMPLETED = "The order is not completed"
-E_REFILL_ACTIVE = "Order not eligible for refill."
-E_CANCEL_DISABLED = "Cancel is disabled for this service"
-E_CANNOT_CANCEL = "Cannot cancel"
-E_DRIPFEED = "Drip-feed is disabled for this service"
-SMART_ERRORS = {
-    E_KEY: "API is Disable for this user or User Not Found! Contact the Support ",
-    E_SERVICE: "error.incorrect_service_id",
-    E_LINK: "neworder.error.link",
-    E_FUNDS: "neworder.error.not_enough_funds",
-    E_MIN: "neworder.error.min_quantity",
-    E_MAX: "neworder.error.max_quantity",
-    E_DUPLICATE: "neworder.error.link_duplicate",
-}
-
-_URL_RE = re.compile(r"^(https?://)?([A-Za-z0-9-]+\.)+[A-Za-z]{2,}(:\d+)?(/\S*)?$")
-_USERNAME_RE = re.compile(r"^@?[A-Za-z0-9_.]{2,64}$")
-_URL_ONLY_TYPES = frozenset({"SEO", "Web Traffic"})
-_NO_LINK_TYPES = frozenset({"Subscriptions"})
 
 _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
@@ -111,144 +74,7 @@ _MALFORMED = [
 ]
 
 
-@dataclass
-class Faults:
-    """Fault knobs; mutable at runtime (the simulator reads them on every request)."""
-
-    latency: float = 0.0
-    error_rate: float = 0.0
-    html_rate: float = 0.0
-    rate_limit_rate: float = 0.0
-    malformed_rate: float = 0.0
-    hang_rate: float = 0.0
-    hang_seconds: float = 30.0
-    # Actions that always hang AFTER processing: the request reached the panel, the answer is late.
-    hang_actions: set[str] = field(default_factory=set)
-    # action -> "502" | "html" | "429" | "malformed": that action always fails that way, before processing.
-    fail_actions: dict[str, str] = field(default_factory=dict)
-    seed: int = 0
-
-
-class SimClock:
-    """Simulated time in epoch seconds. Follows real time plus what `advance` added, unless `frozen`."""
-
-    def __init__(self, start: float | None = None, *, frozen: bool = False) -> None:
-        self._base = time.time() if start is None else start
-        self._mono = time.monotonic()
-        self._offset = 0.0
-        self.frozen = frozen
-
-    def now(self) -> float:
-        real = 0.0 if self.frozen else time.monotonic() - self._mono
-        return self._base + real + self._offset
-
-    def advance(self, seconds: float) -> None:
-        self._offset += seconds
-
-
-@dataclass
-class SimOrder:
-    id: int
-    key: str
-    service_id: int
-    service_type: str
-    link: str
-    quantity: int  # per run for drip-feed orders
-    fields: dict[str, str]
-    charge: Decimal
-    currency: str
-    created_at: float
-    runs: int = 1
-    interval: int = 0
-    partial_at: float | None = None  # fraction of delivery after which the order stops as Partial
-    start_base: int = 0
-    canceled_at: float | None = None
-    canceled_remains: int = 0
-    refunded: Decimal = Decimal(0)
-    forced_status: str | None = None
-    forced_remains: int | None = None
-    sim: PanelSimulator | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def total(self) -> int:
-        return self.quantity * self.runs
-
-    def _state(self) -> tuple[str, int, int | None]:
-        assert self.sim is not None
-        return self.sim._order_state(self, self.sim.clock.now())
-
-    @property
-    def status(self) -> str:
-        return self._state()[0]
-
-    @property
-    def remains(self) -> int:
-        return self._state()[1]
-
-    @property
-    def start_count(self) -> int | None:
-        return self._state()[2]
-
-
-@dataclass
-class SimRefill:
-    id: int
-    key: str
-    order_id: int
-    created_at: float
-    rejected: bool = False
-    forced_status: str | None = None
-    sim: PanelSimulator | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def status(self) -> str:
-        assert self.sim is not None
-        return self.sim._refill_state(self, self.sim.clock.now())
-
-
-@dataclass
-class _Account:
-    balance: Decimal
-    currency: str
-
-
-class _PanelError(Exception):
-    def __init__(self, text: str, *args: object) -> None:
-        super().__init__(text)
-        self.text = text
-        self.args_ = args
-
-
-def _money(d: Decimal) -> str:
-    """Charge as panels print it: up to 5 decimals, trailing zeros dropped down to 2 ("0.14", "0.27819")."""
-    s = format(d.quantize(CENT5, ROUND_HALF_UP), "f")
-    while s.endswith("0") and len(s.split(".")[1]) > 2:
-        s = s[:-1]
-    return s
-
-
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
-
-
-def _lines(value: str | None) -> list[str]:
-    return [ln.strip() for ln in (value or "").splitlines() if ln.strip()]
-
-
-def _id_list(value: str) -> list[str]:
-    seen: dict[str, None] = {}
-    for part in value.split(","):
-        if part.strip():
-            seen.setdefault(part.strip(), None)
-    return list(seen)
-
-
-class PanelSimulator:
+class PanelSimulator(PanelActions):
     DEFAULT_KEY: ClassVar[str] = "demo-key-usd"
 
     def __init__(
@@ -428,254 +254,6 @@ class PanelSimulator:
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
         # PHP's json_encode: \uXXXX escapes and escaped slashes. "/" only ever occurs inside JSON strings.
         return json.dumps(obj, separators=(",", ":")).replace("/", "\\/").encode()
-
-    # ---- actions ---------------------------------------------------------------------------------------
-    def _act_balance(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
-        bal = acc.balance.quantize(CENT5, ROUND_HALF_UP)
-        if self.dialect == "smart":
-            return {"status": "success", "balance": float(bal), "currency": acc.currency}
-        return {"balance": format(bal, "f"), "currency": acc.currency}
-
-    def _act_services(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
-        return [service_to_wire(s, self.dialect, acc.currency) for s in self.catalog]
-
-    def _act_add(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
-        sid = _int(p.get("service"))
-        svc = self._by_id.get(sid) if sid is not None else None
-        if svc is None:
-            raise _PanelError(E_SERVICE)
-        typ = svc["type"]
-        required, optional = TYPE_FIELDS[typ]
-        link = (p.get("link") or "").strip()
-        if typ not in _NO_LINK_TYPES:
-            ok = _URL_RE.match(link) or (typ not in _URL_ONLY_TYPES and _USERNAME_RE.match(link))
-            if not ok:
-                raise _PanelError(E_LINK)
-        for name in required:
-            if name != "link" and not (p.get(name) or "").strip():
-                raise _PanelError(E_REQUEST)
-        runs, interval = 1, 0
-        if typ in LINE_QUANTITY_FIELD:
-            quantity = len(_lines(p.get(LINE_QUANTITY_FIELD[typ])))
-        elif typ == "Package":
-            quantity = 1
-        elif typ == "Subscriptions":
-            quantity = self._check_subscription(svc, p)
-        else:
-            q = _int(p.get("quantity"))
-            if q is None:
-                raise _PanelError(E_REQUEST)
-            quantity = q
-        if typ not in ("Package", "Subscriptions"):
-            if quantity < svc["min"]:
-                raise _PanelError(E_MIN, svc["min"])
-            if quantity > svc["max"]:
-                raise _PanelError(E_MAX, svc["max"])
-        if "runs" in optional and (p.get("runs") or p.get("interval")):
-            if not svc["dripfeed"]:
-                raise _PanelError(E_DRIPFEED)
-            r, i = _int(p.get("runs")), _int(p.get("interval"))
-            if r is None or i is None or r < 1 or i < 1:
-                raise _PanelError(E_REQUEST)
-            runs, interval = r, i
-        self._check_type_fields(typ, p)
-        now = self.clock.now()
-        if typ not in _NO_LINK_TYPES:
-            for oid in self._by_link.get((key, link), ()):
-                if self._order_state(self.orders[oid], now)[0] not in FINAL:
-                    raise _PanelError(E_DUPLICATE)
-        charge = self.charge_for(svc["service"], quantity, runs, acc.currency)
-        if charge > acc.balance:
-            raise _PanelError(E_FUNDS)
-        acc.balance -= charge
-        oid = self._next_order
-        self._next_order += 1
-        rng = random.Random(self.seed * 1_000_003 + oid)  # per-order fate: deterministic for a given seed
-        extra = {k: v for k, v in p.items() if k not in ("service", "link", "quantity")}
-        o = SimOrder(
-            id=oid,
-            key=key,
-            service_id=svc["service"],
-            service_type=typ,
-            link=link,
-            quantity=quantity,
-            fields=extra,
-            charge=charge,
-            currency=acc.currency,
-            created_at=now,
-            runs=runs,
-            interval=interval,
-            partial_at=rng.uniform(0.2, 0.9) if rng.random() < 0.1 else None,
-            start_base=rng.randint(0, 60000),
-            sim=self,
-        )
-        self.orders[oid] = o
-        if typ not in _NO_LINK_TYPES:
-            self._by_link.setdefault((key, link), []).append(oid)
-        if o.partial_at is not None:
-            due = now + self.pending_seconds + o.partial_at * self._duration(o)
-            heapq.heappush(self._refunds_due, (due, oid))
-        if self.dialect == "smart":
-            return {"status": "success", "order": oid}
-        return {"order": oid}
-
-    def _check_subscription(self, svc: dict[str, Any], p: dict[str, str]) -> int:
-        lo, hi = _int(p.get("min")), _int(p.get("max"))
-        if lo is None or hi is None or lo > hi:
-            raise _PanelError(E_REQUEST)
-        if lo < svc["min"]:
-            raise _PanelError(E_MIN, svc["min"])
-        if hi > svc["max"]:
-            raise _PanelError(E_MAX, svc["max"])
-        if not _USERNAME_RE.match((p.get("username") or "").strip()):
-            raise _PanelError(E_LINK)
-        delay = _int(p.get("delay"))
-        if delay not in SUBSCRIPTION_DELAYS:
-            raise _PanelError(E_REQUEST)
-        posts = _int(p.get("posts")) if p.get("posts") else None
-        if p.get("posts") and (posts is None or posts < 1):
-            raise _PanelError(E_REQUEST)
-        if p.get("expiry"):
-            try:
-                datetime.strptime(p["expiry"].strip(), "%d/%m/%Y")
-            except ValueError as exc:
-                raise _PanelError(E_REQUEST) from exc
-        return hi * (posts or 1)  # charged up front for max per post, for every post (one if unlimited)
-
-    def _check_type_fields(self, typ: str, p: dict[str, str]) -> None:
-        if typ == "Poll":
-            n = _int(p.get("answer_number"))
-            if n is None or n < 1:
-                raise _PanelError(E_REQUEST)
-        elif typ == "Mentions Media Likers" and not _URL_RE.match(p.get("media", "").strip()):
-            raise _PanelError(E_LINK)
-        elif typ == "Comment Likes" or typ == "Comment Replies" or typ == "Mentions User Followers":
-            if not _USERNAME_RE.match(p.get("username", "").strip()):
-                raise _PanelError(E_REQUEST)
-
-    def _own_order(self, key: str, raw: str) -> SimOrder | None:
-        oid = _int(raw)
-        o = self.orders.get(oid) if oid is not None else None
-        return o if o is not None and o.key == key else None
-
-    def _act_status(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
-        now = self.clock.now()
-
-        def one(raw: str) -> dict[str, Any]:
-            o = self._own_order(key, raw)
-            if o is None or now - o.created_at < self.status_lag:
-                return {"error": E_ORDER}
-            return self._order_wire(o, now)
-
-        if p.get("orders") is not None:
-            ids = _id_list(p["orders"])
-            if not ids or len(ids) > MAX_IDS:
-                raise _PanelError(E_REQUEST)
-            return {raw: one(raw) for raw in ids}
-        if not p.get("order"):
-            raise _PanelError(E_REQUEST)
-        return one(p["order"])
-
-    def _refill_one(self, key: str, raw: str) -> int | str:
-        """A new refill id, or an error text."""
-        o = self._own_order(key, raw)
-        if o is None:
-            return E_ORDER
-        if not self._by_id[o.service_id]["refill"]:
-            return E_REFILL_DISABLED
-        now = self.clock.now()
-        if self._order_state(o, now)[0] not in ("Completed", "Partial"):
-            return E_NOT_COMPLETED
-        for rid in self._refills_by_order.get(o.id, ()):
-            if self._refill_state(self.refills[rid], now) in ("Pending", "In progress"):
-                return E_REFILL_ACTIVE
-        rid = self._next_refill
-        self._next_refill += 1
-        rejected = random.Random(self.seed * 7_000_003 + rid).random() < 0.15
-        self.refills[rid] = SimRefill(
-            id=rid, key=key, order_id=o.id, created_at=now, rejected=rejected, sim=self
-        )
-        self._refills_by_order.setdefault(o.id, []).append(rid)
-        return rid
-
-    def _act_refill(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
-        if p.get("orders") is not None:
-            ids = _id_list(p["orders"])
-            if not ids or len(ids) > MAX_IDS:
-                raise _PanelError(E_REQUEST)
-            out = []
-            for raw in ids:
-                res = self._refill_one(key, raw)
-                out.append(
-                    {
-                        "order": _int(raw) if _int(raw) is not None else raw,
-                        "refill": res if isinstance(res, int) else {"error": res},
-                    }
-                )
-            return out
-        if not p.get("order"):
-            raise _PanelError(E_REQUEST)
-        res = self._refill_one(key, p["order"])
-        if isinstance(res, str):
-            raise _PanelError(res)
-        if self.dialect == "smart":
-            return {"success": "Your order will be refill asap. Thank you for patience", "refill": res}
-        return {"refill": str(res)}
-
-    def _act_refill_status(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
-        now = self.clock.now()
-
-        def one(raw: str) -> str | None:
-            rid = _int(raw)
-            r = self.refills.get(rid) if rid is not None else None
-            if r is None or r.key != key:
-                return None
-            return self._status_word(self._refill_state(r, now))
-
-        if p.get("refills") is not None:
-            ids = _id_list(p["refills"])
-            if not ids or len(ids) > MAX_IDS:
-                raise _PanelError(E_REQUEST)
-            out = []
-            for raw in ids:
-                st = one(raw)
-                out.append(
-                    {
-                        "refill": _int(raw) if _int(raw) is not None else raw,
-                        "status": st if st is not None else {"error": E_REFILL_NOT_FOUND},
-                    }
-                )
-            return out
-        if not p.get("refill"):
-            raise _PanelError(E_REQUEST)
-        st = one(p["refill"])
-        if st is None:
-            raise _PanelError(E_REFILL_NOT_FOUND)
-        return {"status": st}
-
-    def _act_cancel(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
-        now = self.clock.now()
-        raw_ids = p.get("orders") if p.get("orders") is not None else p.get("order")
-        ids = _id_list(raw_ids or "")
-        if not ids or len(ids) > MAX_IDS:
-            raise _PanelError(E_REQUEST)
-        out = []
-        for raw in ids:
-            res: int | dict[str, str] = 1
-            o = self._own_order(key, raw)
-            if o is None:
-                res = {"error": E_ORDER}
-            elif not self._by_id[o.service_id]["cancel"]:
-                res = {"error": E_CANCEL_DISABLED}
-            else:
-                status, remains, _ = self._order_state(o, now)
-                if status not in ("Pending", "In progress"):
-                    res = {"error": E_CANNOT_CANCEL}
-                else:
-                    o.canceled_at, o.canceled_remains = now, remains
-                    self._refund(o, remains)  # the undelivered part: everything when still Pending
-            out.append({"order": _int(raw) if _int(raw) is not None else raw, "cancel": res})
-        return out
 
     _ACTIONS: ClassVar[dict[str, str]] = {
         "balance": "_act_balance",

@@ -1,4 +1,4 @@
-"""Orders: drafts, the exactly-once claim, placement results, status tracking."""
+"""Orders: drafts, the exactly-once claim, placement results, listing (see also polls, batches)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -362,128 +362,3 @@ async def placement_counts(session: AsyncSession) -> dict[str, int]:
     """placement -> number of orders, for /stats."""
     rows = await session.execute(select(Order.placement, func.count()).group_by(Order.placement))
     return {placement: int(n) for placement, n in rows.all()}
-
-
-# ---------------------------------------------------------------------------------------------- tracker
-
-_UNSET: Any = object()
-# what the status tracker writes (save_polls); nothing else of the row is touched
-POLL_COLUMNS = (
-    "status",
-    "remains",
-    "start_count",
-    "charge",
-    "status_changed_at",
-    "progress_at",
-    "next_poll_at",
-    "error",
-    "last_notified_status",
-    "updated_at",
-)
-
-
-def apply_poll(
-    order: Order,
-    now: datetime,
-    next_poll_at: datetime | None,
-    *,
-    status: str | None = None,
-    remains: int | None = None,
-    start_count: int | None = None,
-    charge: Decimal | None = None,
-    progressed: bool = False,
-    error: str | None = _UNSET,
-    notified: bool = False,
-) -> None:
-    """Set one result of the status tracker on `order`, in memory only (save_polls writes it): None keeps a
-    value; `progressed` (the status or the remains changed) sets progress_at; `error` replaces order.error
-    when given; `notified` records the status as announced. A final status stops polling."""
-    if status is not None and status != order.status:
-        order.status = status
-        order.status_changed_at = now
-    if remains is not None:
-        order.remains = remains
-    if start_count is not None:
-        order.start_count = start_count
-    if charge is not None:
-        order.charge = charge
-    if progressed:
-        order.progress_at = now
-    if error is not _UNSET:
-        order.error = error
-    if notified:
-        order.last_notified_status = order.status
-    order.next_poll_at = None if is_final_order_status(order.status) else next_poll_at
-    order.updated_at = utcnow()
-
-
-async def save_polls(session: AsyncSession, orders: Iterable[Order]) -> None:
-    """Write POLL_COLUMNS of these orders (detached objects are fine) in one executemany UPDATE by primary
-    key: a chunk of 100 polled orders costs one statement, not 100 flushes."""
-    rows = [{"_id": o.id, **{c: getattr(o, c) for c in POLL_COLUMNS}} for o in orders if o.id is not None]
-    if rows:
-        await session.execute(_SAVE_POLL, rows)
-
-
-_table: Any = Order.__table__  # type: ignore[attr-defined]
-# Core rather than ORM bulk UPDATE: one statement compiled once, less CPU per row
-_SAVE_POLL = (
-    update(_table).where(_table.c.id == bindparam("_id")).values({c: bindparam(c) for c in POLL_COLUMNS})
-)
-
-
-async def status_counts(session: AsyncSession) -> dict[str | None, int]:
-    """Panel status -> number of placed orders (None: no status seen yet), for /stats."""
-    stmt = (
-        select(Order.status, func.count()).where(Order.placement == Placement.placed).group_by(Order.status)
-    )
-    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
-
-
-# ---------------------------------------------------------------------------------------------- mass orders
-# A mass order is a set of ordinary drafts whose confirm tokens share a prefix, the batch id; the rest of a
-# token is the input line number. Each line is still claimed on its own (claim_draft_for_sending).
-
-BATCH_ID_LENGTH = 10  # + 6 digits of line number = 16, the width of confirm_token
-
-
-def new_batch_id() -> str:
-    return secrets.token_urlsafe(8)[:BATCH_ID_LENGTH]  # 60 random bits
-
-
-def batch_token(batch_id: str, line: int) -> str:
-    return f"{batch_id}{line:06d}"
-
-
-async def create_drafts(session: AsyncSession, drafts: list[dict[str, Any]]) -> list[Order]:
-    """Several drafts in one flush; each dict holds Order columns, its confirm_token included."""
-    orders = [Order(**{**draft, "placement": Placement.drafted}) for draft in drafts]
-    session.add_all(orders)
-    await session.flush()
-    return orders
-
-
-def _in_batch(batch_id: str, chat_id: int) -> list[Any]:
-    # substr, not LIKE: exact and case-sensitive on SQLite and PostgreSQL alike, no wildcard escaping
-    prefix = func.substr(Order.confirm_token, 1, BATCH_ID_LENGTH)
-    return [Order.chat_id == chat_id, prefix == batch_id[:BATCH_ID_LENGTH]]
-
-
-async def batch_orders(session: AsyncSession, batch_id: str, chat_id: int) -> list[Order]:
-    """The orders of a mass order, fresh from the database, by line."""
-    stmt = (
-        select(Order)
-        .where(*_in_batch(batch_id, chat_id))
-        .order_by(Order.confirm_token)
-        .execution_options(populate_existing=True)
-    )
-    return list((await session.scalars(stmt)).all())
-
-
-async def discard_batch(session: AsyncSession, batch_id: str, chat_id: int) -> int:
-    """Delete the lines of a mass order that are still drafts; how many."""
-    result = await session.execute(
-        delete(Order).where(*_in_batch(batch_id, chat_id), Order.placement == Placement.drafted),
-        execution_options={"synchronize_session": False},
-    )
-    return result.rowcount  # type: ignore[attr-defined]
