@@ -11,23 +11,16 @@ import mimetypes
 import time
 from typing import Any
 
+from bot.sandbox.botapi_rules import (
+    check_callback_answer,
+    check_caption,
+    check_inline_keyboard,
+    check_text,
+)
 from bot.sandbox.botapi_state import BotApiState, Upload, bad
-from bot.sandbox.botapi_text import EntityParseError, format_text
 
 __all__ = ["BotApiMethods"]
 
-BUTTON_ACTIONS = (
-    "callback_data",
-    "url",
-    "switch_inline_query",
-    "switch_inline_query_current_chat",
-    "switch_inline_query_chosen_chat",
-    "login_url",
-    "web_app",
-    "pay",
-    "callback_game",
-    "copy_text",
-)
 CHAT_ACTIONS = {
     "typing",
     "upload_photo",
@@ -65,31 +58,14 @@ class BotApiMethods(BotApiState):
         self.check_chat_access(chat_id)
         return chat_id
 
-    @staticmethod
-    def _formatted(text: Any, parse_mode: Any, entities: Any, what: str = "text") -> tuple[str, list[dict]]:
-        entities = _json_param(entities, "entities") if entities else None
-        try:
-            return format_text(str(text), parse_mode, entities)
-        except EntityParseError as exc:
-            raise bad(f"can't parse entities: {exc}") from None
-
     def _message_text(self, p: dict) -> tuple[str, list[dict]]:
-        if p.get("text") is None or str(p.get("text")) == "":
-            raise bad("message text is empty")
-        text, entities = self._formatted(p["text"], p.get("parse_mode"), p.get("entities"))
-        if not text.strip():
-            raise bad("message text is empty")
-        if len(text) > 4096:
-            raise bad("message is too long")
-        return text, entities
+        entities = _json_param(p["entities"], "entities") if p.get("entities") else None
+        return check_text(p.get("text"), p.get("parse_mode"), entities)
 
     def _caption(self, p: dict) -> tuple[str | None, list[dict]]:
-        if not p.get("caption"):
-            return None, []
-        caption, entities = self._formatted(p["caption"], p.get("parse_mode"), p.get("caption_entities"))
-        if len(caption) > 1024:
-            raise bad("message caption is too long")
-        return caption, entities
+        raw = p.get("caption_entities")
+        entities = _json_param(raw, "entities") if raw else None
+        return check_caption(p.get("caption"), p.get("parse_mode"), entities)
 
     def _markup(self, raw: Any) -> tuple[dict | None, dict | None]:
         """Validate ``reply_markup``; return (inline markup for the message or None, raw markup or None)."""
@@ -99,38 +75,13 @@ class BotApiMethods(BotApiState):
         if not isinstance(markup, dict):
             raise bad("can't parse reply keyboard markup JSON object")
         if "inline_keyboard" in markup:
-            rows = markup["inline_keyboard"]
-            if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-                raise bad('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays')
-            for row in rows:
-                for button in row:
-                    self._check_button(button)
+            check_inline_keyboard(markup["inline_keyboard"])
             return copy.deepcopy(markup), copy.deepcopy(markup)
         if not any(k in markup for k in ("keyboard", "remove_keyboard", "force_reply")):
             raise bad("can't parse reply keyboard markup JSON object")
         if "keyboard" in markup and not isinstance(markup["keyboard"], list):
             raise bad('field "keyboard" of the ReplyKeyboardMarkup must be an Array')
         return None, copy.deepcopy(markup)
-
-    @staticmethod
-    def _check_button(button: Any) -> None:
-        if not isinstance(button, dict):
-            raise bad("can't parse inline keyboard button: InlineKeyboardButton must be an Object")
-        if not isinstance(button.get("text"), str):
-            raise bad('can\'t parse inline keyboard button: Field "text" must be of type String')
-        if not button["text"].strip():
-            raise bad("BUTTON_TEXT_INVALID")
-        actions = [a for a in BUTTON_ACTIONS if a in button]
-        if not actions:
-            raise bad("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
-        if "callback_data" in button:
-            data = button["callback_data"]
-            if not isinstance(data, str) or not 1 <= len(data.encode()) <= 64:
-                raise bad("BUTTON_DATA_INVALID")
-        if "url" in button:
-            url = button["url"]
-            if not isinstance(url, str) or not url or any(c.isspace() for c in url):
-                raise bad(f"inline keyboard button URL '{url}' is invalid: Wrong HTTP URL")
 
     def _reply(self, chat_id: int, p: dict) -> dict | None:
         params = _json_param(p.get("reply_parameters"), "reply parameters") or {}
@@ -350,8 +301,7 @@ class BotApiMethods(BotApiState):
         entry = self.callback_queries.get(str(p.get("callback_query_id", "")))
         if entry is None or entry["answered"] or time.monotonic() - entry["at"] > CALLBACK_QUERY_TTL:
             raise bad(_QUERY_INVALID)
-        if p.get("text") and len(str(p["text"])) > 200:
-            raise bad("MESSAGE_TOO_LONG")
+        check_callback_answer(p.get("text"))
         entry["answered"] = True
         query = entry["query"]
         answer = {k: p[k] for k in ("callback_query_id", "text", "show_alert", "url", "cache_time") if k in p}

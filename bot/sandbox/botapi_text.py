@@ -118,7 +118,13 @@ def parse_html(src: str) -> tuple[str, list[dict]]:
         c = src[i]
         if c == "&":
             ref = _char_ref(src, i)
-            ch, i = ref if ref else ("&", i + 1)
+            if ref is None:
+                # Telegram's docs: every '&' outside an entity must be escaped. Its parser is lenient here; we
+                # refuse, so a text the bot forgot to escape fails in tests instead of rendering by luck.
+                raise EntityParseError(
+                    f"Character '&' at byte offset {_byte_offset(src, i)} must be escaped as \"&amp;\""
+                )
+            ch, i = ref
             out.append(ch)
             pos += utf16_len(ch)
             continue
