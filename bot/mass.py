@@ -13,6 +13,7 @@ import csv
 import io
 import logging
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import ordering
 from bot.alerts import check_balance_after_order
 from bot.catalog import Catalog
+from bot.formatting import shorten
 from bot.i18n import lazy
 from bot.ordering import InputError, PlacementResult
 from bot.panel import Balance, OutcomeUnknown, Service, fields_for_type
@@ -41,6 +43,9 @@ CSV_SEPARATORS = (",", ";", "\t", "|")
 # The fields a line can express; a type that needs others (comments, usernames, ...) goes through /order.
 LINE_FIELDS = frozenset({"link", "quantity"})
 VALUE_CHARS = 40  # echoed input is cut to this in problem messages
+# Far above any panel's maximum, far below the database's BIGINT: a service without a max still gets a
+# clear verdict instead of an overflow.
+MAX_QUANTITY = 10**12
 
 P_FIELDS = lazy("expected “service id | link | quantity”")
 P_SERVICE_ID = lazy("“{value}” is not a service id")
@@ -49,10 +54,21 @@ P_EXTRA_FIELDS = lazy("service {id} ({type}) needs extra fields; use /order")
 P_LINK = lazy("“{value}” is not a valid link (a full link starting with https:// is needed)")
 P_NO_QUANTITY = lazy("the quantity is missing")
 P_QUANTITY = lazy("quantity “{value}” is not a whole number")
+P_DIGITS = lazy("quantity “{value}” uses digit signs such as ² or ①; write it with plain digits")
+P_TOO_LARGE = lazy("quantity “{value}” is too large")
+P_OVER_LIMIT_ONE = lazy("not read: at most {max} orders at once; send it with another /mass")
+P_OVER_LIMIT = lazy(
+    "not read, nor any line after it up to line {last}: at most {max} orders at once; send them with "
+    "another /mass"
+)
+P_UNREADABLE = lazy("the line could not be read ({reason})")
 P_BELOW = lazy("quantity {quantity} is below the minimum {min}")
 P_ABOVE = lazy("quantity {quantity} is above the maximum {max}")
 
 _INT = re.compile(r"#?\d{1,15}")
+# A file is at most MAX_FILE_BYTES, so a field may be that long: it then gets a verdict of its own (e.g. "not
+# a valid link") instead of csv's "field larger than field limit (131072)" for the whole file.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES))
 
 
 @dataclass(frozen=True)
@@ -133,11 +149,6 @@ def _rows(numbered: Iterable[tuple[int, list[str]]]) -> list[Row]:
             continue
         first = False
         rows.append(Row(number, tuple(fields)))
-        if len(rows) > MAX_LINES:
-            raise InputError(
-                lazy("Too many lines: at most {max} orders at once. Split the list and send the rest after."),
-                max=MAX_LINES,
-            )
     if not rows:
         raise InputError(lazy("No order lines found. Send one order per line: service id | link | quantity"))
     return rows
@@ -152,8 +163,17 @@ def read_csv(text: str) -> list[Row]:
     """A .csv file: the separator is the commonest candidate of its first line; quoted fields are fine."""
     first = next((line for line in text.splitlines() if line.strip()), "")
     sep = max(CSV_SEPARATORS, key=first.count)
+    # A lone "\r" is an old spreadsheet's line break (csv refuses it inside an unquoted field).
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     reader = csv.reader(io.StringIO(text), delimiter=sep)
-    return _rows((reader.line_num, _trimmed(fields)) for fields in reader)
+    try:
+        return _rows((reader.line_num, _trimmed(fields)) for fields in reader)
+    except csv.Error:  # a last guard: the fields' size limit is raised above, newlines are normalised
+        log.info("unreadable CSV at line %s", reader.line_num, exc_info=True)
+        raise InputError(
+            lazy("The CSV file could not be read at line {n}. Fix that line and send it again."),
+            n=reader.line_num,
+        ) from None
 
 
 def decode(data: bytes) -> str:
@@ -190,7 +210,24 @@ def line_type_ok(service: Service) -> bool:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
+    return shorten(text, VALUE_CHARS, one_line=True)
+
+
+def read_quantity(raw: str) -> int | str:
+    """A quantity field -> the number, or the msgid of why not. Spaces, commas and underscores between
+    digits are thousands separators; any Unicode decimal digit counts (Arabic-Indic "١٠٠" is 100), other
+    digit-like characters ("²", "①") and signs, decimals and exponents ("-5", "12.5", "1e3") do not."""
+    cleaned = raw.replace(" ", "").replace(",", "").replace("_", "").replace("\u00a0", "")
+    if not cleaned:
+        return P_NO_QUANTITY
+    if not cleaned.isdecimal():
+        if all(ch.isdigit() or unicodedata.category(ch) == "No" for ch in cleaned):
+            return P_DIGITS
+        return P_QUANTITY
+    if len(cleaned) > len(str(MAX_QUANTITY)):  # before int(): 5,000 digits would exceed its limit
+        return P_TOO_LARGE
+    quantity = int(cleaned)
+    return P_TOO_LARGE if quantity > MAX_QUANTITY else quantity
 
 
 def check_row(row: Row, catalog: Catalog) -> Item | Problem:
@@ -198,7 +235,7 @@ def check_row(row: Row, catalog: Catalog) -> Item | Problem:
     if len(fields) not in (2, 3):
         return Problem(row.number, P_FIELDS)
     raw_id = fields[0]
-    if not _INT.fullmatch(raw_id):
+    if not _INT.fullmatch(raw_id):  # \d: any decimal digit, which int() reads
         return Problem(row.number, P_SERVICE_ID, {"value": _cut(raw_id)})
     service = catalog.get(int(raw_id.lstrip("#")))
     if service is None:
@@ -213,10 +250,9 @@ def check_row(row: Row, catalog: Catalog) -> Item | Problem:
         raw = fields[2] if len(fields) == 3 else ""
         if not raw:
             return Problem(row.number, P_NO_QUANTITY)
-        cleaned = raw.replace(" ", "").replace(",", "").replace("_", "")
-        if not cleaned.isdigit():
-            return Problem(row.number, P_QUANTITY, {"value": _cut(raw)})
-        quantity = int(cleaned)
+        quantity = read_quantity(raw)
+        if isinstance(quantity, str):
+            return Problem(row.number, quantity, {"value": _cut(raw)})
         lo, hi = ordering.count_range(service)
         if quantity < lo:
             return Problem(row.number, P_BELOW, {"quantity": quantity, "min": lo})
@@ -227,10 +263,19 @@ def check_row(row: Row, catalog: Catalog) -> Item | Problem:
 
 
 def check_rows(rows: list[Row], catalog: Catalog) -> Batch:
+    """A verdict for every line: the first MAX_LINES are checked, the rest get one problem saying so."""
     batch = Batch(rows=len(rows), items=[], problems=[])
-    for row in rows:
-        checked = check_row(row, catalog)
+    for row in rows[:MAX_LINES]:
+        try:
+            checked = check_row(row, catalog)
+        except (ValueError, ArithmeticError) as exc:  # a last guard: one odd line must not sink the rest
+            log.warning("mass order line %s could not be checked", row.number, exc_info=True)
+            checked = Problem(row.number, P_UNREADABLE, {"reason": type(exc).__name__})
         (batch.items if isinstance(checked, Item) else batch.problems).append(checked)  # type: ignore[arg-type]
+    if len(rows) > MAX_LINES:
+        first, last = rows[MAX_LINES].number, rows[-1].number
+        msgid = P_OVER_LIMIT if last > first else P_OVER_LIMIT_ONE
+        batch.problems.append(Problem(first, msgid, {"max": MAX_LINES, "last": last}))
     return batch
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.formatting import esc, format_money
+from bot.formatting import NAME_IN_LIST, esc, format_money, name_in, shorten
 from bot.i18n import Translator, status_name, translator
 from bot.panel import normalize_status
 from storage.models import Account, Chat, Order, Refill
@@ -30,7 +30,7 @@ class Notice:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit)
 
 
 def chat_translator(chat: Chat | None) -> Translator:
@@ -40,7 +40,7 @@ def chat_translator(chat: Chat | None) -> Translator:
 
 def shown_status(_: Translator, status: str | None) -> str:
     """The status in the reader's language (a never-read status counts as Pending), escaped."""
-    return esc(status_name(_, status))
+    return name_in(status_name(_, status), NAME_IN_LIST)
 
 
 def order_ref(order: Order) -> str:
@@ -50,7 +50,7 @@ def order_ref(order: Order) -> str:
 def _details(_: Translator, order: Order, account: str | None = None) -> list[str]:
     lines = [esc(_cut(order.service_name or f"#{order.service_id}", NAME_MAX))]
     if account:  # the chat has several panels (or named this one): say which
-        lines.append(_("Panel: {name}", name=esc(account)))
+        lines.append(_("Panel: {name}", name=name_in(account)))
     if order.link:
         lines.append(_("Link: {link}", link=esc(_cut(order.link, LINK_MAX))))
     counts = []

@@ -19,6 +19,7 @@ import html
 import re
 from collections.abc import Sequence
 
+from bot.formatting import NAME_IN_CARD, NAME_IN_LIST, name_in, shorten
 from bot.i18n import Translator, status_name
 from bot.panel import Service, normalize_status
 from handlers.common import Button, esc, money
@@ -52,7 +53,7 @@ def status_mark(order: Order) -> str:
 def status_text(_: Translator, order: Order) -> str:
     """The order's state in words: the panel's status once placed, else where placement stands."""
     if order.placement == Placement.placed:
-        return esc(status_name(_, order.status))
+        return name_in(status_name(_, order.status), NAME_IN_LIST)
     return {
         Placement.drafted: _("Not confirmed"),
         Placement.sending: _("Sending to the panel…"),
@@ -65,12 +66,12 @@ _BREAK = re.compile(r"<br\s*/?>|</p>|</div>|</li>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]{0,200}>")
 
 
-def plain_description(text: str, limit: int = 1500) -> str:
+def plain_description(text: str, limit: int = 1200) -> str:
     """Panels write descriptions as HTML fragments; keep their line breaks, drop their tags (we escape the
     rest, so nothing of theirs is ever rendered as markup)."""
     text = html.unescape(_TAG.sub("", _BREAK.sub("\n", text)))
     text = re.sub(r"\n{3,}", "\n\n", text.replace("\r", "")).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit)
 
 
 def yes_no(_: Translator, flag: bool) -> str:
@@ -79,15 +80,15 @@ def yes_no(_: Translator, flag: bool) -> str:
 
 def service_line(service: Service, currency: str | None = None) -> str:
     """One line in a list: id, name, rate per 1000."""
-    return f"<code>{service.id}</code> {esc(service.name)} — {money(service.rate, currency)}"
+    return f"<code>{service.id}</code> {name_in(service.name)} — {money(service.rate, currency)}"
 
 
 def service_card(_: Translator, service: Service, currency: str | None = None) -> str:
     lines = [
-        f"<b>{esc(service.name)}</b>",
+        f"<b>{name_in(service.name, NAME_IN_CARD)}</b>",
         _("Service ID: {id}", id=f"<code>{service.id}</code>"),
-        _("Category: {category}", category=esc(service.category or "—")),
-        _("Type: {type}", type=esc(service.type)),
+        _("Category: {category}", category=name_in(service.category or "—", NAME_IN_CARD // 2)),
+        _("Type: {type}", type=name_in(service.type, NAME_IN_LIST)),
         _("Rate per 1000: {rate}", rate=money(service.rate, currency)),
         _(
             "Min: {min} · Max: {max}",
@@ -102,7 +103,7 @@ def service_card(_: Translator, service: Service, currency: str | None = None) -
         ),
     ]
     if service.average_time:
-        lines.append(_("Average time: {time}", time=esc(service.average_time)))
+        lines.append(_("Average time: {time}", time=name_in(service.average_time, NAME_IN_LIST)))
     if service.description:
         lines += ["", esc(plain_description(service.description))]
     return "\n".join(lines)
@@ -116,12 +117,12 @@ def order_card(
     title = _("Order {id}", id=f"#{order.panel_order_id}" if order.panel_order_id else f"({order.id})")
     lines = [
         f"{status_mark(order)} <b>{title}</b> — {status_text(_, order)}",
-        f"{esc(order.service_name)} (<code>{order.service_id}</code>)",
+        f"{name_in(order.service_name, NAME_IN_CARD)} (<code>{order.service_id}</code>)",
     ]
     if account_name:
-        lines.append(_("Panel: {name}", name=f"<b>{esc(account_name)}</b>"))
+        lines.append(_("Panel: {name}", name=f"<b>{name_in(account_name)}</b>"))
     if order.link:
-        lines.append(_("Link: {link}", link=esc(order.link)))
+        lines.append(_("Link: {link}", link=esc(shorten(order.link, NAME_IN_CARD))))
     if order.quantity is not None:
         lines.append(_("Quantity: {quantity}", quantity=order.quantity))
     lines.append(
@@ -135,7 +136,7 @@ def order_card(
     if order.remains is not None and order.placement == Placement.placed:
         lines.append(_("Remains: {remains}", remains=order.remains))
     if order.error:
-        lines.append(_("Panel says: {error}", error=esc(order.error)))
+        lines.append(_("Panel says: {error}", error=esc(shorten(order.error, NAME_IN_CARD))))
     if order.placement == Placement.unclear:
         lines.append(
             _(
@@ -145,7 +146,7 @@ def order_card(
         )
     for refill in refills:
         refill_state = (
-            esc(status_name(_, refill.status))
+            name_in(status_name(_, refill.status), NAME_IN_LIST)
             if refill.status
             else {
                 Placement.sending: _("sending"),
@@ -160,7 +161,7 @@ def order_card(
         else:
             lines.append(_("Refill: {status}", status=refill_state))
         if refill.error:
-            lines.append("  " + esc(refill.error))
+            lines.append("  " + esc(shorten(refill.error, NAME_IN_CARD)))
 
     rows: list[list[Button]] = []
     oid = order.id

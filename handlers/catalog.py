@@ -27,6 +27,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.catalog import Catalog
+from bot.formatting import NAME_IN_CARD, name_in, shorten
 from bot.i18n import Translator
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, ProtocolError, RateLimited, Service
 from handlers.accounts import account_name, button_name, chat_accounts
@@ -62,8 +63,7 @@ _ACCOUNT_PART = re.compile(r"^a(\d{1,12})$")
 
 def label(text: str, limit: int = LABEL_MAX) -> str:
     """A button label: one line, at most `limit` characters (labels are plain text, not HTML)."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return shorten(text, limit, one_line=True) or "…"
 
 
 def page_count(items: int, per_page: int) -> int:
@@ -86,8 +86,7 @@ def nav_row(_: Translator, prefix: str, page: int, pages: int) -> list[Button]:
 def service_lines(_: Translator, services: list[Service], currency: str | None) -> list[str]:
     lines = []
     for s in services:
-        name = s.name if len(s.name) <= NAME_MAX else s.name[: NAME_MAX - 1] + "…"
-        lines.append(f"<code>{s.id}</code> {esc(name)}")
+        lines.append(f"<code>{s.id}</code> {name_in(s.name, NAME_MAX)}")
         lines.append(
             "    "
             + _(
@@ -140,7 +139,7 @@ def render_category(
     page = clamp_page(page, len(services), SERVICES_PER_PAGE)
     shown = services[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
     lines = [
-        f"📂 <b>{esc(name)}</b>",
+        f"📂 <b>{name_in(name, NAME_IN_CARD // 2)}</b>",
         _("{count} services · page {page} of {pages}", count=len(services), page=page + 1, pages=pages),
         "",
         *service_lines(_, shown, currency),
@@ -177,7 +176,7 @@ def render_results(
     page = clamp_page(page, len(results), SERVICES_PER_PAGE)
     shown = results[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
     lines = [
-        _("🔎 {count} services match “{query}”", count=len(results), query=esc(query)),
+        _("🔎 {count} services match “{query}”", count=len(results), query=name_in(query)),
         _("Page {page} of {pages}", page=page + 1, pages=pages),
         "",
         *service_lines(_, shown, currency),
@@ -201,7 +200,7 @@ def render_search(
     if not results:
         text = "\n".join(
             [
-                _("Nothing matches “{query}”.", query=esc(query)),
+                _("Nothing matches “{query}”.", query=name_in(query)),
                 _("Try fewer or other words, a service id, or browse the categories."),
             ]
         )
@@ -231,7 +230,7 @@ def _failure(t: Turn, exc: PanelError, retry: str) -> Page:
     if isinstance(exc, PanelUnavailable | RateLimited | ProtocolError):
         text = t._("The panel is unreachable right now, try again in a minute.")
     else:
-        text = t._("The panel answered with an error: {error}", error=esc(exc.message))
+        text = t._("The panel answered with an error: {error}", error=esc(shorten(exc.message, NAME_IN_CARD)))
     return text, [[(t._("🔁 Try again"), retry)]]
 
 
@@ -346,7 +345,7 @@ async def _decorate(t: Turn, view: View, page: Page, *, first_page: bool = False
         others = [a for a in view.accounts if a.id != view.account.id]
         rows += [[(f"🔀 {button_name(a)}", f"svc:cats:0:a{a.id}")] for a in others]
     if view.several:
-        text = _("🔗 Panel: {name}", name=f"<b>{esc(account_name(view.account))}</b>") + "\n\n" + text
+        text = _("🔗 Panel: {name}", name=f"<b>{name_in(account_name(view.account))}</b>") + "\n\n" + text
     return text, rows
 
 

@@ -27,7 +27,7 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
 from bot.deps import Deps
-from bot.formatting import esc, format_money
+from bot.formatting import MAX_ALERT, MAX_MESSAGE, esc, fit_html, format_money, shorten
 from bot.i18n import Translator, translator
 from storage import repo
 from storage.models import Account, Chat
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
 # A button: (label, callback data) or (label, URL) when the second part is a link.
 Button = tuple[str, str]
-MAX_MESSAGE = 4096
 
 
 def deps(context: Context) -> Deps:
@@ -63,8 +62,9 @@ def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
 
 
 def clip(text: str, limit: int = MAX_MESSAGE) -> str:
-    """Keep a message under Telegram's limit (callers build whole lines; this is the last guard)."""
-    return text if len(text) <= limit else text[: limit - 2] + "\n…"
+    """Keep an HTML message within Telegram's limit, measured as Telegram does, cut only between tags and
+    characters (callers shorten panel texts on purpose; this is the last guard)."""
+    return fit_html(text, limit)
 
 
 def is_private(update: Update) -> bool:
@@ -129,7 +129,8 @@ class Turn:
         """Always answer a callback query (the client shows a spinner until we do)."""
         if self.query is not None:
             try:
-                await self.query.answer(text, show_alert=alert)
+                # Telegram refuses answers over 200 characters (MESSAGE_TOO_LONG)
+                await self.query.answer(shorten(text, MAX_ALERT) if text else text, show_alert=alert)
             except BadRequest:  # too old to answer; harmless
                 log.debug("callback query could not be answered", exc_info=True)
 

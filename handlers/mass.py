@@ -5,8 +5,9 @@ valid line exactly once (bot/mass.py) while a progress message counts, and repor
 Callback data of this flow:
   mass:ok:<batch id>   place the batch's drafts         mass:x:<batch id>   drop them
   mass:x               leave the prompt
-The batch lives in the orders table (its drafts share the batch id), so its buttons survive a restart and
-work for any member of a group who may order.
+The batch lives in the orders table (its drafts share the batch id, "~" and 9 characters, a namespace no
+single order's token is in), so its buttons survive a restart. In a group, like a single order's Confirm,
+only the person who built the batch or an admin (asked afresh) may confirm or cancel it.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot import mass, ordering
+from bot.formatting import utf16_len
 from bot.i18n import lazy
 from bot.ordering import InputError, PlacementResult
 from bot.panel import Balance, InvalidKey, PanelError, classify_error
+from handlers import group
 from handlers import order_steps as steps
 from handlers.common import Context, Turn, esc, may_order, money, parse_callback, refuse, turn, user_data
 from storage import repo
@@ -50,7 +53,7 @@ PROBLEMS_SHOWN = 30
 RESULTS_SHOWN = 40  # more lines than this: the full report also comes as a CSV file
 PROGRESS_EVERY = 20  # lines between two progress edits
 PROGRESS_SECONDS = 1.0  # and at least this long (Telegram's edit limits)
-BUDGET = 3800  # characters of a summary or report, under Telegram's 4096 with room for the tail line
+BUDGET = 3800  # UTF-16 units of a summary or report, under Telegram's 4096 with room for the tail line
 FORMAT = lazy(
     "📦 <b>Mass order</b>\n"
     "Send the orders, one per line:\n"
@@ -91,7 +94,7 @@ def _fit(lines: list[str], more: str, hidden: int = 0, budget: int = BUDGET) -> 
     `more` (its {n}: how many are not shown) when some are not, and that number."""
     size = 0
     for i, line in enumerate(lines):
-        size += len(line) + 1
+        size += utf16_len(line) + 1  # the HTML source: never shorter than what Telegram counts
         if size > budget:
             hidden += len(lines) - i
             lines = lines[:i]
@@ -269,14 +272,14 @@ def _summary_lines(t: Turn, batch: mass.Batch, currency: str | None, balance: Ba
 async def on_confirm(update: Update, context: Context) -> None:
     """mass:ok:<batch id>: claim and place every line still a draft, in the background."""
     t = await turn(update, context)
-    if not await _allowed(t):
-        return
     batch_id = parse_callback(t.query.data if t.query else "")[2]
     async with t.session() as session:
         rows = await repo.batches.batch_orders(session, batch_id, t.chat_id)
     tokens = [o.confirm_token for o in rows if o.placement == Placement.drafted]
     if not rows:
         await t.answer(t._("This summary is no longer valid; start again with /mass"), alert=True)
+        return
+    if not await group.may_confirm(t, rows[0]):  # the builder or an admin, checked afresh
         return
     if batch_id in _RUNNING or not tokens:
         await t.answer(t._("Already confirmed"))
@@ -427,9 +430,13 @@ async def on_cancel(update: Update, context: Context) -> int:
     t = await turn(update, context)
     parts = parse_callback(t.query.data if t.query else "")
     if len(parts) > 2 and parts[0] == "mass":
-        if not await _allowed(t):
-            return END
         batch_id = parts[2]
+        async with t.session() as session:
+            rows = await repo.batches.batch_orders(session, batch_id, t.chat_id)
+        if rows and not await group.may_confirm(t, rows[0]):  # the builder or an admin, checked afresh
+            return END
+        if not rows and not await _allowed(t):
+            return END
         if batch_id in _RUNNING:
             await t.answer(t._("Already confirmed"))
             return END
@@ -457,7 +464,7 @@ async def on_timeout(update: object, context: Context) -> None:
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     text = filters.TEXT & ~filters.COMMAND
     document = filters.Document.ALL
-    cancel_button = CallbackQueryHandler(on_cancel, pattern=r"^mass:x(:[\w-]+)?$")
+    cancel_button = CallbackQueryHandler(on_cancel, pattern=r"^mass:x(:[~\w-]+)?$")
     fallbacks: list[Any] = [CommandHandler("cancel", on_cancel), cancel_button]
     with warnings.catch_warnings():  # per_message=False is right: the conversation follows the person
         warnings.filterwarnings("ignore", message=r".*per_message.*", category=PTBUserWarning)
@@ -477,5 +484,5 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             conversation_timeout=TIMEOUT_SECONDS,
         )
     application.add_handler(conversation)
-    application.add_handler(CallbackQueryHandler(on_confirm, pattern=r"^mass:ok:[\w-]+$"))
+    application.add_handler(CallbackQueryHandler(on_confirm, pattern=r"^mass:ok:[~\w-]+$"))
     application.add_handler(cancel_button)

@@ -19,6 +19,7 @@ from telegram import ForceReply, ReplyParameters
 from telegram.ext import ConversationHandler
 
 from bot import ordering
+from bot.formatting import NAME_IN_CARD, name_in, shorten
 from bot.i18n import Translator, lazy
 from bot.panel import (
     Balance,
@@ -158,13 +159,13 @@ def value_text(_: Translator, field: str, value: Any, *, preview: bool = True) -
         count = _.ngettext("{n} line", "{n} lines", len(value))
         joined = "\n".join(value)
         if preview and len(value) <= PREVIEW_LINES and len(joined) <= PREVIEW_CHARS:
-            return count + "\n" + "\n".join(f"  • {esc(v)}" for v in value)
+            return count + "\n" + "\n".join(f"  • {esc(shorten(v, NAME_IN_CARD))}" for v in value)
         return count
-    return esc(value)
+    return esc(shorten(value, NAME_IN_CARD))
 
 
 def header(_: Translator, service: Service) -> str:
-    return f"🛒 <b>{esc(service.name)}</b> (<code>{service.id}</code>)"
+    return f"🛒 <b>{name_in(service.name, NAME_IN_CARD)}</b> (<code>{service.id}</code>)"
 
 
 def prompt_text(_: Translator, draft: dict[str, Any], field: str, error: str | None = None) -> str:
@@ -173,12 +174,12 @@ def prompt_text(_: Translator, draft: dict[str, Any], field: str, error: str | N
     shown = [s for s in draft["steps"] if ordering.applies(s, draft["v"]) or s == field]
     lines = [header(_, service)]
     if draft.get("an"):
-        lines.append(_("Panel: {name}", name=f"<b>{esc(draft['an'])}</b>"))
+        lines.append(_("Panel: {name}", name=f"<b>{name_in(draft['an'])}</b>"))
     if field in shown:
         lines.append(_("Step {n} of {total}", n=shown.index(field) + 1, total=len(shown)))
     lines.append("")
     if error:
-        lines += [f"⚠️ {esc(error)}", ""]
+        lines += [f"⚠️ {esc(shorten(error, NAME_IN_CARD))}", ""]
     low = draft["v"].get("min") or lo
     lines.append(_(PROMPTS.get(field, "{field}"), min=lo, max=hi or "∞", low=low, field=esc(field)))
     if ordering.quantity_from(service) == field:
@@ -233,10 +234,10 @@ def summary_text(
     values = draft["v"]
     lines = [
         _("🧾 <b>Order summary</b>"),
-        _("Service: {name} (<code>{id}</code>)", name=esc(service.name), id=service.id),
+        _("Service: {name} (<code>{id}</code>)", name=name_in(service.name, NAME_IN_CARD), id=service.id),
     ]
     if account_name:
-        lines.append(_("Panel: {name}", name=f"<b>{esc(account_name)}</b>"))
+        lines.append(_("Panel: {name}", name=f"<b>{name_in(account_name)}</b>"))
     quantity = ordering.units(service, values)
     for field in draft["steps"]:
         value = values.get(field)
@@ -302,7 +303,7 @@ def rejection_reason(_: Translator, exc: PanelError | None, service: Service | N
     if isinstance(exc, PanelUnavailable | RateLimited):
         return _("The panel is not reachable right now; nothing was sent. Please try again in a moment.")
     text = (exc.panel_message or exc.message) if exc is not None else "?"
-    return _("The panel refused the order: {error}", error=esc(text))
+    return _("The panel refused the order: {error}", error=esc(shorten(text, NAME_IN_CARD)))
 
 
 UNCLEAR = lazy(

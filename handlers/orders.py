@@ -16,6 +16,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import order_actions as actions
+from bot.formatting import shorten
 from bot.i18n import lazy
 from bot.order_actions import Kind
 from handlers import order_actions as acting
@@ -39,8 +40,7 @@ FILTERS = {
 
 
 def clip_name(name: str, width: int) -> str:
-    name = " ".join((name or "").split())
-    return name if len(name) <= width else name[: width - 1].rstrip() + "…"
+    return shorten(name or "", width, one_line=True)
 
 
 def order_line(t: Turn, order: Order, account: str | None = None) -> str:

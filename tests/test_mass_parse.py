@@ -97,14 +97,23 @@ def test_only_the_first_line_can_be_a_header() -> None:
 
 
 def test_whole_input_refusals() -> None:
-    for text in ("", "\n \n", "service|link|quantity\n"):
+    for text in ("", "\n \n", "service|link|quantity\n", "| | |\n;;\n"):
         with pytest.raises(InputError, match="No order lines found"):
             mass.read_text(text)
+
+
+def test_lines_over_the_limit_get_one_verdict_for_the_rest() -> None:
     ok = "\n".join(f"1|https://a.com/{i}|100" for i in range(mass.MAX_LINES))
-    assert len(mass.read_text("service|link|quantity\n" + ok)) == mass.MAX_LINES
-    with pytest.raises(InputError, match="at most 500 orders") as caught:
-        mass.read_text(ok + "\n1|https://a.com/last|100")
-    assert caught.value.values == {"max": 500}
+    batch = mass.check_rows(mass.read_text("service|link|quantity\n" + ok), CATALOG)
+    assert len(batch.items) == mass.MAX_LINES and batch.problems == []
+    many = "\n".join(f"1|https://a.com/{i}|100" for i in range(10_000))
+    batch = mass.check_rows(mass.read_text(many), CATALOG)
+    assert batch.rows == 10_000 and len(batch.items) == mass.MAX_LINES
+    assert [(p.number, p.values) for p in batch.problems] == [(501, {"max": 500, "last": 10_000})]
+    assert problems(many) == [
+        "line 501: not read, nor any line after it up to line 10000: at most 500 orders at once; "
+        "send them with another /mass"
+    ]
 
 
 def test_per_line_problems() -> None:
@@ -136,6 +145,44 @@ def test_per_line_problems() -> None:
         "line 10: service 4 (Mentions) needs extra fields; use /order",
         "line 11: expected “service id | link | quantity”",
         "line 12: expected “service id | link | quantity”",
+    ]
+
+
+def test_quantities_of_any_shape_get_a_verdict() -> None:
+    lines = [
+        "1|https://a.com|²",
+        "1|https://a.com|1²",
+        "1|https://a.com|①⓪⓪",
+        "1|https://a.com|" + "9" * 5000,
+        f"1|https://a.com|{2**63}",
+        f"6|https://a.com|{2**63 + 1}",  # service 6 has a max, but the size is judged first
+        "1|https://a.com|-100",
+        "1|https://a.com|1e3",
+        "1|https://a.com|1.000",
+        "1|https://a.com|١٠٠",  # Arabic-Indic digits are decimal digits: 100
+        "1|https://a.com|1 000",
+        "1|https://a.com|1_000",
+        "٢|https://a.com|100",  # the service id too
+        "1|https://a.com|" + "😀" * 100,
+    ]
+    assert problems("\n".join(lines)) == [
+        "line 1: quantity “²” uses digit signs such as ² or ①; write it with plain digits",
+        "line 2: quantity “1²” uses digit signs such as ² or ①; write it with plain digits",
+        "line 3: quantity “①⓪⓪” uses digit signs such as ² or ①; write it with plain digits",
+        f"line 4: quantity “{'9' * 39}…” is too large",
+        f"line 5: quantity “{2**63}” is too large",
+        f"line 6: quantity “{2**63 + 1}” is too large",
+        "line 7: quantity “-100” is not a whole number",
+        "line 8: quantity “1e3” is not a whole number",
+        "line 9: quantity “1.000” is not a whole number",
+        "line 14: quantity “" + "😀" * 19 + "…” is not a whole number",  # cut to 40 UTF-16 units
+    ]
+    items = mass.check_rows(mass.read_text("\n".join(lines)), CATALOG).items
+    assert [(i.number, i.service.id, i.values.get("quantity")) for i in items] == [
+        (10, 1, 100),
+        (11, 1, 1000),
+        (12, 1, 1000),
+        (13, 2, None),  # a package: no quantity
     ]
 
 
@@ -172,6 +219,17 @@ def test_file_refusals() -> None:
         mass.check_file("orders.txt", mass.MAX_FILE_BYTES + 1)
     with pytest.raises(InputError, match="not UTF-8"):
         mass.read_file(b"1|https://a.com/\xff|100", "x.txt")
+
+
+def test_a_csv_field_over_128_kib_is_a_line_problem_not_a_crash() -> None:
+    long_link = "https://a.com/" + "x" * (130 * 1024)
+    data = f"service,link,quantity\n1,{long_link},100\n1,https://a.com/ok,100\n".encode()
+    rows = mass.read_file(data, "orders.csv")
+    batch = mass.check_rows(rows, CATALOG)
+    assert [i.number for i in batch.items] == [3]
+    assert [(p.number, p.msgid) for p in batch.problems] == [(2, mass.P_LINK)]
+    old_mac = mass.read_file(b"1,https://a.com/x,100\r1,https://a.com/y,200\r", "x.csv")
+    assert [r.fields for r in old_mac] == [("1", "https://a.com/x", "100"), ("1", "https://a.com/y", "200")]
 
 
 def test_report_csv() -> None:

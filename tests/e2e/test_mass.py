@@ -168,7 +168,12 @@ async def test_file_after_the_prompt_and_refusals(env: BotEnv) -> None:
     assert "Send the orders as a .txt or .csv file" in alice.text
     too_many = "\n".join(f"1|{LINK}/{i}|100" for i in range(501)).encode()
     await alice.send_file("orders.txt", too_many)
-    assert "Too many lines: at most 500 orders at once" in alice.text
+    summary = plain(alice.text)  # the first 500 lines are ordered, the rest is told so, without an apology
+    assert "Lines: 501 · to order: 500 · with problems: 1" in summary
+    assert "line 501: not read: at most 500 orders at once; send it with another /mass" in summary
+    await alice.press("Cancel")
+    assert "Mass order cancelled." in alice.text and not await rows(env)
+    await alice.say("/mass")
     bad = "\n".join(f"1|{LINK}/{i}|{i}" for i in range(35))  # quantities under the minimum 50
     await alice.send_file("orders.txt", f"1|{LINK}|100\n{bad}\n".encode("utf-8-sig"))
     summary = plain(alice.text)
@@ -221,7 +226,9 @@ async def test_group_members_are_checked_on_entry_and_on_confirm(env: BotEnv) ->
     summary = boss.last
     assert "to order: 1" in plain(boss.text)
     await other.press("Confirm 1 order", message=summary)
-    assert "Only the group's admins may do this." in other.alerts()
+    assert other.alerts()[-1] == (
+        "This is someone else's order in progress: only they or an admin may confirm it."
+    )
     assert env.panel.count("add") == 0
     await boss.press("Confirm 1 order", message=summary)
     await wait_for(boss, "Mass order: done")

@@ -140,7 +140,7 @@ async def test_the_emulator_applies_the_rules_over_http(bot):
         await bot.send_message(ANN, EMOJI * 2049)
     with pytest.raises(BadRequest, match="Can't parse entities: unclosed end tag"):
         await bot.send_message(ANN, "<b>" + "x" * 4000 + "</b", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="(?i)character '&'"):
+    with pytest.raises(BadRequest, match=r"(?i)character '&'"):
         await bot.send_message(ANN, "R&D", parse_mode="HTML")
     with pytest.raises(BadRequest, match="Message is too long"):
         await bot.edit_message_text("y" * 4097, ANN, sent.message_id)
