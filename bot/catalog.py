@@ -114,7 +114,7 @@ class Catalog:
         them (a word may also match in the other field). Panel order within a rank."""
         query = query.strip()
         exact: list[Service] = []
-        if query.lstrip("#").isdigit():
+        if query.lstrip("#").isdecimal() and len(query) < 19:  # int() fails on "²" and on 5,000 digits
             hit = self.by_id.get(int(query.lstrip("#")))
             if hit:
                 exact.append(hit)

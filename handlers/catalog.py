@@ -193,7 +193,7 @@ def render_search(
     """What `/services <query>` shows: the card of an exact id (or of the only match), a page of matches,
     or a hint when nothing matches."""
     digits = query.strip().lstrip("#")
-    exact = catalog.get(int(digits)) if digits.isdigit() and len(digits) < 19 else None
+    exact = catalog.get(int(digits)) if digits.isdecimal() and len(digits) < 19 else None  # not "²"
     results = [exact] if exact else catalog.find(query)
     if len(results) == 1:
         return render_card(_, results[0], currency, category_back(catalog, results[0].id))

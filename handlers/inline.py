@@ -70,7 +70,7 @@ async def _answer(
 
 
 def _offset(raw: str) -> int:
-    return int(raw) if raw.isdigit() and len(raw) < 9 else 0
+    return int(raw) if raw.isdecimal() and len(raw) < 9 else 0
 
 
 def _card(_: Translator, service: Service, currency: str | None) -> str:

@@ -35,7 +35,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot import mass, ordering
 from bot.formatting import utf16_len
-from bot.i18n import lazy
+from bot.i18n import Translator, lazy
 from bot.ordering import InputError, PlacementResult
 from bot.panel import Balance, InvalidKey, PanelError, classify_error
 from handlers import group
@@ -183,9 +183,9 @@ async def on_input(update: Update, context: Context) -> int:
 # ---------------------------------------------------------------------------------------------- summary
 
 
-def _problem(t: Turn, p: mass.Problem) -> str:
+def problem_line(_: Translator, p: mass.Problem) -> str:
     values = {k: esc(v) for k, v in p.values.items()}
-    return t._("line {n}: {problem}", n=p.number, problem=t._(p.msgid, **values))
+    return _("line {n}: {problem}", n=p.number, problem=_(p.msgid, **values))
 
 
 async def _summary(t: Turn, account: Account, rows: list[mass.Row]) -> int:
@@ -198,7 +198,7 @@ async def _summary(t: Turn, account: Account, rows: list[mass.Row]) -> int:
         await t.show(t._("The panel is not reachable right now. Please try again in a moment."), edit=False)
         return ASK
     batch = mass.check_rows(rows, catalog)
-    problems = [_problem(t, p) for p in batch.problems]
+    problems = [problem_line(t._, p) for p in batch.problems]
     shown, more = problems[:PROBLEMS_SHOWN], t._("… and {n} more (see the file)")
     if not batch.items:
         head = [t._("No line can be ordered. Correct the lines and send them again, or /cancel."), ""]
@@ -216,7 +216,7 @@ async def _summary(t: Turn, account: Account, rows: list[mass.Row]) -> int:
         currency=currency,
     )
     _remembered(t)[str(t.chat_id)] = batch_id
-    lines = _summary_lines(t, batch, currency, balance)
+    lines = summary_lines(t._, batch, currency, balance)
     if problems:
         lines += ["", t._("<b>Not ordered</b> (fix them and send them again):"), *shown]
     text, hidden = _fit(lines, more, len(problems) - len(shown))
@@ -235,8 +235,9 @@ async def _problems_file(t: Turn, problems: list[str], hidden: int) -> None:
         await _send_file(t, "problems.txt", "\n".join(html.unescape(p) for p in problems).encode())
 
 
-def _summary_lines(t: Turn, batch: mass.Batch, currency: str | None, balance: Balance | None) -> list[str]:
-    _ = t._
+def summary_lines(
+    _: Translator, batch: mass.Batch, currency: str | None, balance: Balance | None
+) -> list[str]:
     total = batch.total
     lines = [
         _("📦 <b>Mass order</b>"),
@@ -376,8 +377,17 @@ def _outcome(t: Turn, order: Order, result: PlacementResult | None) -> tuple[str
 def _result(
     t: Turn, rows: list[Order], results: dict[str, PlacementResult], balance: Balance | None
 ) -> tuple[str, bytes | None]:
+    outcomes = [(o, *_outcome(t, o, results.get(o.confirm_token))) for o in rows]
+    return report(t._, rows, outcomes, balance)
+
+
+Outcome = tuple[Order, str, str]  # the line's order, its mark, why it was not placed ("" when it was)
+
+
+def report(
+    _: Translator, rows: list[Order], outcomes: list[Outcome], balance: Balance | None
+) -> tuple[str, bytes | None]:
     """The report message, and a CSV of every line when the message cannot hold them all."""
-    _ = t._
     count = {p: sum(1 for o in rows if o.placement == p) for p in Placement}
     placed = [o for o in rows if o.placement == Placement.placed]
     currency = rows[0].currency if rows else None
@@ -395,7 +405,6 @@ def _result(
     if balance is not None:
         lines.append(_("Balance now: {balance}", balance=money(balance.amount, balance.currency or currency)))
     lines.append("")
-    outcomes = [(o, *_outcome(t, o, results.get(o.confirm_token))) for o in rows]
     listed = []
     for order, mark, why in outcomes:
         what = _("order {id}", id=order.panel_order_id) if order.placement == Placement.placed else why

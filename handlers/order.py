@@ -101,7 +101,7 @@ async def _begin(t: Turn, account: Account, raw: str) -> int:
     catalog = await _catalog(t, account)
     if catalog is None:
         return SERVICE
-    if not cleaned.isdigit():
+    if not cleaned.isdecimal() or len(cleaned) > 18:  # "²" is a digit int() refuses; so are 5,000 digits
         return await _search(t, account, catalog, raw)
     service = catalog.get(int(cleaned))
     if service is None:
