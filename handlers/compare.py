@@ -22,6 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.catalog import Catalog
+from bot.formatting import name_in
 from bot.panel import PanelError, Service
 from handlers.accounts import account_name, chat_accounts
 from handlers.common import (
@@ -86,15 +87,14 @@ def _render(t: Turn, head: str, matches: list[Match], notes: list[str]) -> tuple
     lines, rows, n = [head, ""], [], 0
     for currency, group in groups:
         if len(groups) > 1:
-            lines.append(f"<b>{esc(currency)}</b>")
+            lines.append(f"<b>{name_in(currency, 16)}</b>")
         for match in group:
             n += 1
             s = match.service
-            name = s.name if len(s.name) <= NAME_MAX else s.name[: NAME_MAX - 1] + "…"
             mark = " ◀" if match.this else ""
             lines.append(
-                f"{n}. <b>{money(s.rate, currency)}</b> · {esc(account_name(match.account))}{mark}\n"
-                f"    <code>{s.id}</code> {esc(name)}"
+                f"{n}. <b>{money(s.rate, currency)}</b> · {name_in(account_name(match.account))}{mark}\n"
+                f"    <code>{s.id}</code> {name_in(s.name, NAME_MAX)}"
             )
             caption = f"🛒 {n}. {money(s.rate, currency)} · {account_name(match.account)}"
             rows.append([(caption[:60], f"ord:new:{s.id}:{match.account.id}")])
@@ -130,7 +130,7 @@ async def on_compare_button(update: Update, context: Context) -> None:
             matches += [Match(account, s) for s, _score in catalog.similar_to(service)]
     head = t._(
         "⚖️ <b>{name}</b> across your panels, by rate per 1000 (◀ is this one):",
-        name=esc(service.name[:NAME_MAX]),
+        name=name_in(service.name, NAME_MAX),
     )
     if len(matches) == 1:
         notes.insert(0, t._("No similar service of the same type on the other panels."))

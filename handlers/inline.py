@@ -11,7 +11,6 @@ only the page answered is rendered. The inline mode has to be switched on with @
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from typing import Any
 
@@ -32,10 +31,11 @@ from telegram.helpers import create_deep_linked_url
 
 from bot.accounts import KeyDecryptError
 from bot.catalog import Catalog
+from bot.formatting import fit_html, label
 from bot.i18n import Translator, translator
 from bot.panel import InvalidKey, PanelError, Service
 from handlers.cards import service_card
-from handlers.common import MAX_MESSAGE, Context, deps, money
+from handlers.common import Context, deps, money
 from storage import repo
 from storage.models import Account
 
@@ -74,19 +74,8 @@ def _offset(raw: str) -> int:
 
 
 def _card(_: Translator, service: Service, currency: str | None) -> str:
-    """service_card, kept under Telegram's limit by shortening what a panel wrote (never by cutting HTML)."""
-    card = service_card(_, service, currency)
-    if len(card) <= MAX_MESSAGE:
-        return card
-    shorter = dataclasses.replace(
-        service,
-        name=service.name[:300],
-        category=(service.category or "")[:200],
-        type=service.type[:100],
-        description=(service.description or "")[:1000] or None,
-        average_time=(service.average_time or "")[:100] or None,
-    )
-    return service_card(_, shorter, currency)
+    """service_card (which shortens what a panel wrote), fitted to Telegram's limit as Telegram counts it."""
+    return fit_html(service_card(_, service, currency))
 
 
 def _result(
@@ -104,7 +93,7 @@ def _result(
     )
     return InlineQueryResultArticle(
         id=str(service.id),
-        title=service.name[:200],
+        title=label(service.name, 200),
         description=description,
         input_message_content=InputTextMessageContent(
             _card(_, service, currency),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.formatting import label, name_in
 from handlers import group
 from handlers import order_steps as steps
 from handlers.accounts import button_name, chat_accounts, name_of
@@ -73,12 +74,12 @@ async def ask_service(t: Turn, account: Account, note: str | None = None) -> int
     if starred:
         head = t._("⭐ Favourites:")
         lines = [
-            f"<code>{s.id}</code> {esc(s.name[:80])} — {money(s.rate, account.currency)}" for s in starred
+            f"<code>{s.id}</code> {name_in(s.name)} — {money(s.rate, account.currency)}" for s in starred
         ]
         text += "\n\n" + "\n".join([head, *lines])
     browse = f"svc:cats:0:a{account.id}" if several else "svc:cats:0"
     buttons: list[list[Button]] = [
-        [(f"⭐ {s.id} · {s.name[:36].strip()}", f"ord:new:{s.id}:{account.id}")] for s in starred
+        [(label(f"⭐ {s.id} · {s.name}"), f"ord:new:{s.id}:{account.id}")] for s in starred
     ]
     buttons += [[(t._("🔎 Browse services"), browse)], [(t._("✖️ Cancel"), "ord:x")]]
     await steps.ask(

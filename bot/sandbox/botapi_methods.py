@@ -15,6 +15,7 @@ from bot.sandbox.botapi_rules import (
     check_callback_answer,
     check_caption,
     check_inline_keyboard,
+    check_inline_results,
     check_text,
 )
 from bot.sandbox.botapi_state import BotApiState, Upload, bad
@@ -319,6 +320,7 @@ class BotApiMethods(BotApiState):
             raise bad("RESULT_ID_DUPLICATE")
         if len(results) > 50:
             raise bad("RESULTS_TOO_MUCH")
+        check_inline_results(results)
         query["answered"] = True
         self.inline_answers.append({**p, "results": results, "query": query["query"]})
         return True

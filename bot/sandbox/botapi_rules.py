@@ -23,6 +23,7 @@ __all__ = [
     "check_callback_answer",
     "check_caption",
     "check_inline_keyboard",
+    "check_inline_results",
     "check_text",
     "validate_message",
 ]
@@ -115,6 +116,19 @@ def check_callback_answer(text: Any) -> None:
     """answerCallbackQuery's notification/alert text: at most 200 characters."""
     if text and len(str(text)) > MAX_CALLBACK_ANSWER:
         raise bad("MESSAGE_TOO_LONG")
+
+
+def check_inline_results(results: list[Any]) -> None:
+    """answerInlineQuery's results: each text message content and keyboard as if sent."""
+    for result in results:
+        if not isinstance(result, dict):
+            continue
+        content = result.get("input_message_content")
+        if isinstance(content, dict) and "message_text" in content:
+            check_text(content["message_text"], content.get("parse_mode"), content.get("entities"))
+        markup = result.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            check_inline_keyboard(markup["inline_keyboard"])
 
 
 def validate_message(text: str, reply_markup: dict | None = None, parse_mode: str | None = "HTML") -> str:

@@ -16,6 +16,7 @@ from bot.sandbox.botapi_rules import (
     check_callback_answer,
     check_caption,
     check_inline_keyboard,
+    check_inline_results,
     check_text,
     validate_message,
 )
@@ -147,3 +148,13 @@ async def test_the_emulator_applies_the_rules_over_http(bot):
     with pytest.raises(BadRequest, match="Reply markup is too long"):
         rows = [[InlineKeyboardButton("k", callback_data="k")]] * 101
         await bot.send_message(ANN, "k", reply_markup=InlineKeyboardMarkup(rows))
+
+
+def test_inline_results_are_checked_as_messages():
+    ok = {"type": "article", "id": "1", "title": "t", "input_message_content": {"message_text": "<b>x</b>"}}
+    html = {"message_text": "<b>x</b>", "parse_mode": "HTML"}
+    check_inline_results([ok, {**ok, "input_message_content": html}])
+    too_long = {**ok, "input_message_content": {"message_text": EMOJI * 2049}}
+    assert refused(check_inline_results, [too_long]) == "Bad Request: message is too long"
+    broken = {**ok, "input_message_content": {"message_text": "<b>x", "parse_mode": "HTML"}}
+    assert "can't parse entities" in refused(check_inline_results, [broken])
