@@ -8,6 +8,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import order_actions as actions
+from bot.formatting import NAME_IN_CARD, NAME_IN_LIST, fit_html, name_in, utf16_len
 from bot.order_actions import Kind, Result
 from bot.panel import InvalidKey, NotFound, PanelError, PanelUnavailable, RateLimited, normalize_status
 from handlers.accounts import name_of
@@ -180,10 +181,11 @@ async def cancel_ask(t: Turn, order_id: int) -> None:
         await t.answer(notice(t, checked, "cancel")[:ALERT_LIMIT], alert=True)
         return
     order = checked.order
+    quantity = order.quantity if order.quantity is not None else "—"
     text = "\n".join(
         [
             t._("Cancel order {ref} at the panel?", ref=order_ref(order)),
-            f"{esc(order.service_name)} · {order.quantity if order.quantity is not None else '—'}",
+            f"{name_in(order.service_name, NAME_IN_CARD)} · {quantity}",
         ]
     )
     await t.show(text, [[(t._("Yes, cancel it"), f"o:cxy:{order_id}"), (t._("No"), f"o:show:{order_id}")]])
@@ -213,7 +215,7 @@ def _status_line(t: Turn, line: actions.IdStatus) -> str:
         return f"⚠️ {ident} {esc(text[:REASON_LIMIT])}"
     st = line.status
     mark = STATUS_MARKS.get(normalize_status(st.status).lower(), "•")
-    parts = [f"{mark} {ident} <b>{esc(status_name(_, st.status))}</b>"]
+    parts = [f"{mark} {ident} <b>{name_in(status_name(_, st.status), NAME_IN_LIST)}</b>"]
     if st.remains is not None:
         parts.append(_("remains {n}", n=st.remains))
     if st.start_count is not None:
@@ -286,7 +288,8 @@ def _chunks(lines: list[str], limit: int = MAX_MESSAGE) -> list[str]:
     chunks: list[str] = []
     current = ""
     for line in lines:
-        if current and len(current) + 1 + len(line) > limit:
+        line = fit_html(line, limit)  # a line longer than a message: shortened, never cut inside a tag
+        if current and utf16_len(current) + 1 + utf16_len(line) > limit:  # source >= what Telegram counts
             chunks.append(current)
             current = ""
         current = f"{current}\n{line}" if current else line
