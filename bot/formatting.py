@@ -61,17 +61,21 @@ def _is_tag(token: str) -> bool:
     return token.startswith("<") and len(token) > 1
 
 
+_COMMON = {"&lt;": 1, "&gt;": 1, "&amp;": 1, "&quot;": 1}
+_TAGS = re.compile(r"<[^<>]*>")
+
+
 def _visible(token: str) -> int:
     if _is_tag(token):
         return 0
     if token.startswith("&") and len(token) > 1:
-        return utf16_len(html.unescape(token))
+        return _COMMON.get(token) or utf16_len(html.unescape(token))
     return utf16_len(token)
 
 
 def visible_len(text: str) -> int:
     """The length Telegram counts for an HTML text: UTF-16 units, tags dropped and entities decoded."""
-    return sum(_visible(t) for t in _TOKEN.findall(text))
+    return utf16_len(html.unescape(_TAGS.sub("", text)))
 
 
 def _take(text: str, units: int) -> str:
@@ -94,7 +98,8 @@ def fit_html(text: str, limit: int = MAX_MESSAGE) -> str:
     out: list[str] = []
     stack: list[str] = []
     used = 0
-    for token in _TOKEN.findall(text):
+    for match in _TOKEN.finditer(text):  # lazily: the tokens after the cut are never made
+        token = match.group(0)
         if _is_tag(token):
             m = _TAG_NAME.match(token)
             name = m.group(1).lower() if m else ""
