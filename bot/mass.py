@@ -241,7 +241,7 @@ def check_row(row: Row, catalog: Catalog) -> Item | Problem:
     if service is None:
         return Problem(row.number, P_NO_SERVICE, {"id": int(raw_id.lstrip("#"))})
     if not line_type_ok(service):
-        return Problem(row.number, P_EXTRA_FIELDS, {"id": service.id, "type": service.type})
+        return Problem(row.number, P_EXTRA_FIELDS, {"id": service.id, "type": _cut(service.type)})
     try:
         values: dict[str, Any] = {"link": ordering.check_link(fields[1])}
     except InputError:

@@ -32,6 +32,7 @@ from handlers import mass as mass_flow
 from handlers import order_steps as steps
 from handlers.cards import order_card, service_card
 from handlers.common import clip, keyboard
+from handlers.orders import order_button
 from storage.models import Account, Chat, Order, Placement, Refill
 
 FRAGMENTS = [
@@ -265,6 +266,7 @@ def test_order_card(order: Order, lang: str, account: str | None, refill: str | 
     ]
     text, rows = order_card(_, order, refills, account)
     assert sendable(text, rows)
+    assert sendable("Orders", [[order_button(order)]] * 10)  # a page of the /orders list's buttons
 
 
 # ---------------------------------------------------------------------------------------------- notices
