@@ -13,7 +13,6 @@ import re
 from decimal import Decimal
 
 MAX_MESSAGE = 4096  # UTF-16 units of the parsed text
-MAX_CAPTION = 1024
 MAX_ALERT = 200  # answerCallbackQuery text
 NAME_IN_LIST = 60  # a panel's service name in a list line or a button
 NAME_IN_CARD = 400  # ... in a card or a summary

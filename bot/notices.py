@@ -143,5 +143,5 @@ def low_balance(chat: Chat, low: list[Account], host_of: dict[int, str] | None =
             threshold=format_money(chat.low_balance_threshold, account.currency),
         )
         host = (host_of or {}).get(account.id or 0)
-        lines.append(f"{line} — <code>{esc(host)}</code>" if host else line)
+        lines.append(f"{line} — <code>{name_in(host)}</code>" if host else line)
     return Notice("\n".join(lines), [[{"text": _("💰 Balance"), "callback_data": "bal:show"}]])

@@ -87,7 +87,7 @@ language = st.sampled_from(["en", "tr"])
 amount = st.one_of(st.none(), st.decimals(min_value=0, max_value=10**12, places=6))
 count = st.one_of(st.none(), st.integers(0, 2**63 - 1))
 placement = st.sampled_from(list(Placement))
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
