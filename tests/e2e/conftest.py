@@ -245,8 +245,10 @@ async def make_env(
 
 
 @pytest.fixture
-async def env(tmp_path: Path, sqlite_url: str) -> AsyncIterator[BotEnv]:
-    async for e in make_env(tmp_path, sqlite_url):
+async def env(tmp_path: Path, db_url: str) -> AsyncIterator[BotEnv]:
+    """The bot on each backend (test ids `[sqlite]`, `[postgresql]`): SQLite checks no column length and
+    no type strictly, PostgreSQL does; both must take what panels and people send."""
+    async for e in make_env(tmp_path, db_url):
         yield e
 
 
