@@ -217,7 +217,9 @@ class _Cycle:
                     notice = notices.order_gone(chat, order, text, self.labels.get(order.account_id))
                     replaces = self.older_notices(order)
                     outgoing.append(_Outgoing(order.chat_id, f"order:{order.id}:gone", notice, replaces))
-        elif isinstance(answer, PanelUnavailable | RateLimited):
+        elif isinstance(answer, PanelUnavailable):  # asked again next cycle: news soon after it is back
+            apply(order, now, backoff(now, now, interval))
+        elif isinstance(answer, RateLimited):
             apply(order, now, _later(now, interval, 2))
         elif isinstance(answer, InvalidKey):
             apply(order, now, _later(now, interval, 15))
@@ -293,8 +295,11 @@ class _Cycle:
     ) -> None:
         now, interval = self.now, self.interval
         if not isinstance(answer, RefillStatus):
-            factor = 2 if isinstance(answer, PanelUnavailable | RateLimited) else 15
-            await repo.refills.apply_refill_status(s, refill, None, _later(now, interval, factor))
+            if isinstance(answer, PanelUnavailable):
+                nxt = backoff(now, now, interval)
+            else:
+                nxt = _later(now, interval, 2 if isinstance(answer, RateLimited) else 15)
+            await repo.refills.apply_refill_status(s, refill, None, nxt)
             return
         old = refill.status
         old_norm, new_norm = (normalize_status(old) if old else None), answer.normalized
