@@ -133,7 +133,9 @@ class Deliverer:
         self.backoff_base, self.backoff_max, self.max_attempts = backoff_base, backoff_max, max_attempts
         self.flood_chats = flood_chats
         self.expedite_every = expedite_every
-        self._troubled = False  # a row was postponed after an error since the last expedite
+        # a row was postponed after an error since the last expedite; True at first: rows may be backing off
+        # from errors that the previous process (killed, restarted) met
+        self._troubled = True
         self._expedited_at = -expedite_every
         self.owns_bot = owns_bot  # initialise it on start, shut it down on stop
         self.leads = leads  # e.g. bot.leader.Leadership's is_leader: a standby instance sends nothing
