@@ -245,9 +245,10 @@ async def chaos(
     deps: Deps,
     report: Counter,
     kills: list[float],
+    restarts: list[float],
 ) -> list[tuple[float, str, list[int]]]:
     """The faults, on a random schedule; returns (moment, what recovered, orders owed news then) per recovery,
-    and the moments of the kills in `kills`."""
+    and the moments of the kills and restarts in `kills` and `restarts`."""
     events: list[tuple[float, str]] = [(rng.uniform(5, CHAOS_S - 5), "kill") for _ in range(5)]
     starts = sorted(rng.uniform(5, CHAOS_S - 25) for _ in range(4))
     events += [(starts[0], "tg502"), (starts[1], "tg429"), (starts[2], "panel"), (starts[3], "tg502")]
@@ -280,6 +281,7 @@ async def chaos(
             kills.append(time.monotonic())
             await asyncio.sleep(rng.uniform(0.5, 3.0))
             bot.start()
+            restarts.append(time.monotonic())
         elif what.startswith("tg"):
             pending.append(asyncio.create_task(telegram_outage(what[2:], rng.uniform(6, 10))))
         else:
@@ -334,7 +336,8 @@ async def main() -> None:
             began = time.monotonic()
             bot.start()
             kills: list[float] = []
-            recoveries = await chaos(rng, bot, tg, sim, deps, report, kills)
+            restarts: list[float] = []
+            recoveries = await chaos(rng, bot, tg, sim, deps, report, kills, restarts)
 
             def finals() -> dict[int, str]:
                 return {pid: normalize_status(o.status) for pid, o in sim.orders.items()}
@@ -366,6 +369,10 @@ async def main() -> None:
                     f"{max(mine, default=0):.1f} s (median {mine[len(mine) // 2] if mine else 0:.1f}); "
                     f"kills at {near} s from it"
                 )
+            resumed = [
+                round(min((t for t, _, _ in arrivals.notices if t >= r), default=r) - r, 1) for r in restarts
+            ]
+            print(f"# after each restart, the first notice arrived after {resumed} s")
             print(f"orders: {len(owner)}")
             print(f"notices: {len(arrivals.notices)}")
             print(f"not_final_at_panel: {sum(st not in FINAL for st in final.values())}")

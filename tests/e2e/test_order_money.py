@@ -14,13 +14,22 @@ import pytest
 from sqlalchemy import select
 
 from bot import durable_writes
-from storage.models import Order
+from storage.models import Order, Placement
 from tests.e2e.conftest import BotEnv
 from tests.e2e.test_order import to_summary
+from tests.e2e.test_orders import (
+    REFILL_AND_CANCEL,
+    click,
+    link,
+    open_card,
+    panel_id,
+    place_order_directly,
+    refills_of,
+)
 
 SQLITE_ALWAYS = """
-CREATE TRIGGER fail_placed BEFORE UPDATE OF panel_order_id ON orders
-WHEN NEW.panel_order_id IS NOT NULL
+CREATE TRIGGER fail_placed BEFORE UPDATE OF {column} ON {table}
+WHEN NEW.{column} IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'injected: storing the panel id fails'); END
 """
 PG_FUNCTION = """
@@ -31,22 +40,25 @@ BEGIN
 END $$
 """
 PG_TRIGGER = """
-CREATE TRIGGER fail_placed BEFORE UPDATE OF panel_order_id ON orders FOR EACH ROW
-WHEN (NEW.panel_order_id IS NOT NULL) EXECUTE FUNCTION fail_placed()
+CREATE TRIGGER fail_placed BEFORE UPDATE OF {column} ON {table} FOR EACH ROW
+WHEN (NEW.{column} IS NOT NULL) EXECUTE FUNCTION fail_placed()
 """
 
 
-async def fail_panel_id_writes(env: BotEnv, times: int | None) -> None:
-    """Make the UPDATE that stores a panel order id fail `times` times (None: until `heal`)."""
+async def fail_panel_id_writes(
+    env: BotEnv, times: int | None, table: str = "orders", column: str = "panel_order_id"
+) -> None:
+    """Make the UPDATE that stores a panel id fail `times` times (None: until `heal`)."""
     engine = env.deps.engine
+    where = {"table": table, "column": column}
     async with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             assert times is None, "SQLite has no state outside the transaction to count failures with"
-            await conn.exec_driver_sql(SQLITE_ALWAYS)
+            await conn.exec_driver_sql(SQLITE_ALWAYS.format(**where))
             return
         await conn.exec_driver_sql("CREATE SEQUENCE fail_tries")
         await conn.exec_driver_sql(PG_FUNCTION.format(times=times if times is not None else 2**62))
-        await conn.exec_driver_sql(PG_TRIGGER)
+        await conn.exec_driver_sql(PG_TRIGGER.format(**where))
 
 
 async def heal(env: BotEnv) -> None:
@@ -54,7 +66,7 @@ async def heal(env: BotEnv) -> None:
         if env.deps.engine.dialect.name == "sqlite":
             await conn.exec_driver_sql("DROP TRIGGER fail_placed")
         else:
-            await conn.exec_driver_sql("DROP TRIGGER fail_placed ON orders")
+            await conn.exec_driver_sql("DROP TRIGGER fail_placed ON orders")  # the orders' trigger
 
 
 async def the_order(env: BotEnv) -> Order:
@@ -129,3 +141,29 @@ async def test_placed_even_when_every_write_fails_then_stored_in_the_background(
     assert stored.placement == "placed" and stored.panel_order_id == panel_id
     assert any("written by the background retry" in m for _, m in messages(caplog))
     assert env.panel.count("add") == 1
+
+
+async def test_refill_id_is_logged_first_and_the_write_is_retried(
+    env: BotEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    if env.deps.engine.dialect.name == "sqlite":
+        pytest.skip("failing exactly once needs a counter outside the transaction (a PostgreSQL sequence)")
+    caplog.set_level(logging.INFO)
+    alice = await env.connected()
+    order_id = await place_order_directly(env, alice.chat_id, REFILL_AND_CANCEL, link(), 100)
+    pid = await panel_id(env, order_id)
+    env.panel.clock.advance(60)
+    env.panel.force_status(pid, "Completed")
+    await fail_panel_id_writes(env, times=1, table="refill", column="panel_refill_id")
+    await open_card(alice, order_id)
+    await click(alice, "Refresh")
+    await click(alice, "Refill")
+
+    assert env.panel.count("refill") == 1
+    [refill] = await refills_of(env, order_id)
+    assert refill.placement == Placement.placed and refill.panel_refill_id == 1
+    assert "Refill #1 requested" in alice.alerts()[-1]
+    log = [m for _, m in messages(caplog)]
+    first = log.index(f"refill {refill.id} accepted as panel refill #1")
+    failed = next(i for i, m in enumerate(log) if "write failed (try 1 of 4)" in m and "injected" in m)
+    assert first < failed and any("written at try 2" in m for m in log[failed:])
