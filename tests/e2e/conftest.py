@@ -2,6 +2,9 @@
 
 A test talks as a person would: `await alice.say("/order 3")`, `await alice.press("Confirm")`, then looks at
 what the bot sent back (`alice.last`) or at the panel's side (`env.panel.count("add")`).
+
+`env` runs each test on SQLite and on PostgreSQL (ids `[sqlite]`, `[postgresql]`; the server is started once
+per session by tests/pg.py). For a quicker local run on one backend: `pytest tests/e2e -k "not postgresql"`.
 """
 
 from __future__ import annotations
