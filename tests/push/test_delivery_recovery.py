@@ -92,3 +92,26 @@ async def test_rows_backing_off_go_out_as_soon_as_telegram_answers_again(
     finally:
         await deliverer.stop()
     assert texts(tg, 85) == ["fresh"] and deliverer.stats["expedited"] == 2
+
+
+async def test_a_restarted_deliverer_does_not_leave_rows_backing_off(
+    session_factory: Sessions, tg: BotApiEmulator, bot: Bot
+) -> None:
+    for c in (86, 87):
+        await chat(session_factory, tg, c)
+    tg.fail_next("sendMessage", "502", times=1)
+    await queue(session_factory, 86, "before the crash")
+    first = Deliverer(bot, session_factory, **{**FAST, "backoff_base": 30.0})
+    assert await first.drain_once() == 0  # backing off for 20-30 s when the process dies
+    await first.stop()
+
+    second = Deliverer(bot, session_factory, **FAST)  # the new process knows nothing of that
+    second.start()
+    try:
+        started = time.monotonic()
+        await queue(session_factory, 87, "after the restart")
+        second.wake()
+        await tg.wait_for(lambda: texts(tg, 86) == ["before the crash"], timeout=10, what="the old row")
+        assert time.monotonic() - started < 5.0
+    finally:
+        await second.stop()
