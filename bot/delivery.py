@@ -11,13 +11,16 @@ burst of 30 would allow 60 in some second.
 Outcomes of one attempt:
 - accepted: the row is marked sent at once (its own commit);
 - RetryAfter: the row waits `retry_after` (that chat only; when several chats get one within seconds it is a
-  global flood and every send pauses);
+  global flood and every send pauses); a wait, not a failed attempt;
 - Forbidden (blocked, kicked) or "chat not found": the chat is marked inactive and all its pending rows fail,
   after exactly one attempt; rows later queued for an inactive chat fail without an attempt;
 - ChatMigrated: the chat and its pending rows move to the supergroup's id, the row is sent there;
 - BadRequest (bad HTML, too long ...): that row fails with the error stored and logged; the chat goes on;
-- NetworkError, TimedOut, 5xx, other Telegram errors: retried with exponential backoff, given up after
-  `max_attempts`.
+- NetworkError, TimedOut, 5xx, other Telegram errors: retried with exponential backoff capped at
+  `backoff_max` (60 s) with jitter, given up after `max_attempts` (about a day of tries at the cap). As soon
+  as a send succeeds again after such errors, the rows waiting out a backoff are made due at once (at most
+  every `expedite_every` seconds): a chat's later rows wait behind its head, which must not sleep on after
+  Telegram is back. So once Telegram recovers, pending notices go out within one backoff step: 60 s.
 
 Nothing twice: a row marked sent is never sent again. The one window is between Telegram accepting a message
 and our commit: the send and that commit run shielded from cancellation, so stopping the bot (even cancelling
@@ -111,8 +114,9 @@ class Deliverer:
         batch: int = 100,
         max_workers: int = 500,
         backoff_base: float = 2.0,
-        backoff_max: float = 600.0,
-        max_attempts: int = 20,
+        backoff_max: float = 60.0,
+        max_attempts: int = 1500,
+        expedite_every: float = 10.0,
         flood_chats: int = 3,
         owns_bot: bool = False,
         limiter_cache: int = 10_000,
@@ -128,6 +132,11 @@ class Deliverer:
         self._saturated = False  # the last read hit its limit: more chats may be due beyond it
         self.backoff_base, self.backoff_max, self.max_attempts = backoff_base, backoff_max, max_attempts
         self.flood_chats = flood_chats
+        self.expedite_every = expedite_every
+        # a row was postponed after an error since the last expedite; True at first: rows may be backing off
+        # from errors that the previous process (killed, restarted) met
+        self._troubled = True
+        self._expedited_at = -expedite_every
         self.owns_bot = owns_bot  # initialise it on start, shut it down on stop
         self.leads = leads  # e.g. bot.leader.Leadership's is_leader: a standby instance sends nothing
         self.stats: Counter[str] = Counter()
@@ -372,7 +381,7 @@ class Deliverer:
             self.stats["rate_limited"] += 1
             self._note_flood(chat_id, wait)
             log.info("Outbox: chat %s is rate limited for %.1fs", chat_id, wait)
-            await self._postpone(row, wait + 0.05, str(exc))
+            await self._postpone(row, wait + 0.05, str(exc), attempt=False)
             return Outcome.WAIT
         except ChatMigrated as exc:
             await self._migrate(chat_id, exc.new_chat_id)
@@ -397,6 +406,8 @@ class Deliverer:
             return Outcome.FAILED
         await self._write(repo.outbox.mark_sent, row.id)  # at once: the window for a resend is this commit
         self.stats["sent"] += 1
+        if self._troubled:
+            await self._expedite()
         return Outcome.SENT
 
     # --- recording ---
@@ -407,9 +418,25 @@ class Deliverer:
             await session.commit()
         return result
 
-    async def _postpone(self, row: Outbox, seconds: float, error: str) -> None:
+    async def _postpone(self, row: Outbox, seconds: float, error: str, *, attempt: bool = True) -> None:
         self.stats["postponed"] += 1
-        await self._write(repo.outbox.postpone, row.id, utcnow() + timedelta(seconds=seconds), error[:500])
+        not_before = utcnow() + timedelta(seconds=seconds)
+        async with self._db_lock, self.sessions() as session:
+            await repo.outbox.postpone(session, row.id, not_before, error[:500], attempt=attempt)  # type: ignore[arg-type]
+            await session.commit()
+
+    async def _expedite(self) -> None:
+        """Telegram accepted a message after errors: the rows backing off from them are due now."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._expedited_at < self.expedite_every:
+            return
+        self._troubled = False
+        self._expedited_at = loop.time()
+        count = await self._write(repo.outbox.retry_backoffs_now, utcnow())
+        if count:
+            self.stats["expedited"] += count
+            log.info("Outbox: Telegram answers again; %d rows waiting after errors are due now", count)
+            self.wake()
 
     async def _backoff(self, row: Outbox, error: str) -> Outcome:
         attempts = row.attempts + 1
@@ -418,9 +445,11 @@ class Deliverer:
             self.stats["failed"] += 1
             await self._write(repo.outbox.mark_failed, row.id, error[:500])
             return Outcome.FAILED
-        delay = min(self.backoff_max, self.backoff_base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
+        # jitter below the cap: rows that failed together do not come back together, and never after 60 s
+        delay = min(self.backoff_max, self.backoff_base * 2 ** (attempts - 1)) * random.uniform(0.7, 1.0)
         log.info("Outbox row %s to chat %s: %s; retrying in %.1fs", row.id, row.chat_id, error, delay)
-        await self._postpone(row, delay, error)
+        self._troubled = True
+        await self._postpone(row, delay, repo.outbox.BACKOFF_PREFIX + error)
         return Outcome.WAIT
 
     async def _chat_gone(self, row: Outbox, error: str) -> None:

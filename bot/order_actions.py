@@ -9,6 +9,7 @@ itself. Sessions are not held open across panel calls (a slow panel must not kee
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.durable_writes import WriteFailed, keep_trying_later, write_with_retries
 from bot.panel import (
     InvalidKey,
     NotFound,
@@ -32,6 +34,8 @@ from bot.tracking import next_poll_time
 from storage import repo
 from storage.models import Account, Order, Placement, Refill, is_final_refill_status
 from storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -263,7 +267,14 @@ async def request_refill(
 async def _finish_refill(
     sessions: Sessions, refill_id: int, kind: str, reason: str | None, panel_refill_id: int
 ) -> None:
-    async with sessions() as s:
+    """Store the panel's answer, retried like an order's (bot/durable_writes.py); the panel's refill id is
+    logged first. A row that cannot be written stays `sending` (made `unclear` by the leader later)."""
+    what = f"refill {refill_id} ({kind})"
+    if kind == Kind.ok:
+        what = f"refill {refill_id} accepted as panel refill #{panel_refill_id}"
+        log.warning("%s", what)
+
+    async def write(s: AsyncSession) -> None:
         if kind == Kind.ok:
             await repo.refills.mark_refill_placed(s, refill_id, panel_refill_id)
         elif kind == Kind.unclear:
@@ -272,7 +283,13 @@ async def _finish_refill(
             await repo.refills.mark_refill_rejected(s, refill_id, NOT_SENT)
         else:
             await repo.refills.mark_refill_rejected(s, refill_id, reason or "refused by the panel")
-        await s.commit()
+
+    try:
+        await write_with_retries(sessions, write, what=what)
+    except WriteFailed:
+        log.error("%s: NOT STORED yet; retrying in the background", what)
+        if kind == Kind.ok:
+            keep_trying_later(sessions, write, what=what)
 
 
 def may_cancel(order: Order) -> str | None:

@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts import check_balance_after_order
+from bot.durable_writes import WriteFailed, keep_trying_later, write_with_retries
 from bot.i18n import lazy
 from bot.panel import (
+    AddResult,
     Balance,
     InvalidKey,
     OutcomeUnknown,
@@ -31,7 +33,7 @@ from bot.panel import (
 )
 from bot.panels import PanelHub
 from storage import repo
-from storage.models import Order
+from storage.models import Order, Placement
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -352,22 +354,61 @@ async def place_order(
             sessions, order.id, "unclear", OutcomeUnknown(f"unexpected {type(exc).__name__}")
         )
     else:
-        async with sessions() as session:
-            row = await repo.orders.mark_placed(
-                session,
-                order.id,
-                result.order_id,
-                charge=result.charge,
-                currency=result.currency,
-                next_poll_at=utcnow(),
-            )
-            await session.commit()
-        placed = PlacementResult("placed", row or order)
+        placed = await _record_placement(sessions, order, token, result)
     if with_balance:
         placed.balance = await refresh_balance(sessions, panels, account)
     if placed.balance is not None:
-        await check_balance_after_order(sessions, account.id, placed.balance)  # low-balance alert
+        try:
+            await check_balance_after_order(sessions, account.id, placed.balance)  # low-balance alert
+        except Exception:  # the order's result matters more than the alert (which the balance job redoes)
+            log.warning("order %s: the low-balance check failed", order.id, exc_info=True)
     return placed
+
+
+async def _record_placement(
+    sessions: async_sessionmaker[AsyncSession], order: Order, token: str, result: AddResult
+) -> PlacementResult:
+    """Store the panel's answer to `add`. The panel has taken the money: the id is logged first, the write
+    is retried (bot/durable_writes.py), and the person is told "placed #id" whatever happens to the write.
+
+    When every try fails, a smaller write (id and state only; the tracker reads charge and status from the
+    panel later) goes on in the background for a few minutes. Meanwhile the row stays `sending` (the leader
+    turns it `unclear` after a while, and the background write still moves it on to `placed` from there);
+    if that fails too, the ERROR line in the log carries what an operator needs to reconcile."""
+    assert order.id is not None
+    order_id, panel_id = order.id, result.order_id
+    log.warning(
+        "order %s (draft %s, account %s): the panel placed it as #%s",
+        order_id,
+        token,
+        order.account_id,
+        panel_id,
+    )
+    what = f"order {order_id} (draft {token}, account {order.account_id}) placed as panel order #{panel_id}"
+
+    async def full(session: AsyncSession) -> Order | None:
+        return await repo.orders.mark_placed(
+            session, order_id, panel_id, charge=result.charge, currency=result.currency, next_poll_at=utcnow()
+        )
+
+    async def bare(session: AsyncSession) -> Order | None:
+        return await repo.orders.mark_placed(session, order_id, panel_id)
+
+    try:
+        row = await write_with_retries(sessions, full, what=what)
+    except WriteFailed:
+        log.error("%s: NOT STORED yet; retrying in the background", what)
+        keep_trying_later(sessions, bare, what=what)
+        row = None
+    if row is None:  # not written (or no longer `sending`): show what the panel said
+        order.placement = Placement.placed
+        order.panel_order_id = panel_id
+        order.placed_at = order.placed_at or utcnow()
+        if result.charge is not None:
+            order.charge = result.charge
+        if result.currency:
+            order.currency = result.currency
+    return PlacementResult("placed", row or order)
 
 
 async def _finish(

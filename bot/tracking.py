@@ -172,13 +172,31 @@ class _Cycle:
         The orders are those read at the start of the cycle (seconds ago). A person's Refresh in between may
         be overwritten by this slightly older answer; the next cycle reads the panel again and corrects it."""
         answers = await self.ask(account_id, client, "statuses", list(chunk))
-        outgoing: list[_Outgoing] = []
+        results: list[tuple[Order, list[_Outgoing]]] = []
         for pid, orders in chunk.items():
             for order in orders:
+                outgoing: list[_Outgoing] = []
                 self.order_result(order, self.chats.get(order.chat_id), answers.get(pid), outgoing)
+                results.append((order, outgoing))
+        try:
+            await self.write_orders(results)
+        except Exception:
+            # One order's row must not hold back the others of its chunk cycle after cycle: write them one
+            # by one; the one that fails again stays as it was in the database (due, retried next cycle).
+            log.exception(
+                "tracking: writing a chunk of %d orders failed; writing them one by one", len(results)
+            )
+            for result in results:
+                try:
+                    await self.write_orders([result])
+                except Exception:
+                    log.exception("tracking: order %s could not be written", result[0].id)
+
+    async def write_orders(self, results: list[tuple[Order, list[_Outgoing]]]) -> None:
+        """The polled orders and their messages, in one transaction."""
         async with self.writers, self.deps.sessions() as s:
-            await repo.polls.save_polls(s, [o for orders in chunk.values() for o in orders])
-            await self.send(s, outgoing)
+            await repo.polls.save_polls(s, [order for order, _ in results])
+            await self.send(s, [o for _, outgoing in results for o in outgoing])
             await s.commit()
 
     def order_result(self, order: Order, chat: Chat | None, answer: Any, outgoing: list[_Outgoing]) -> None:
@@ -199,7 +217,9 @@ class _Cycle:
                     notice = notices.order_gone(chat, order, text, self.labels.get(order.account_id))
                     replaces = self.older_notices(order)
                     outgoing.append(_Outgoing(order.chat_id, f"order:{order.id}:gone", notice, replaces))
-        elif isinstance(answer, PanelUnavailable | RateLimited):
+        elif isinstance(answer, PanelUnavailable):  # asked again next cycle: news soon after it is back
+            apply(order, now, backoff(now, now, interval))
+        elif isinstance(answer, RateLimited):
             apply(order, now, _later(now, interval, 2))
         elif isinstance(answer, InvalidKey):
             apply(order, now, _later(now, interval, 15))
@@ -275,8 +295,11 @@ class _Cycle:
     ) -> None:
         now, interval = self.now, self.interval
         if not isinstance(answer, RefillStatus):
-            factor = 2 if isinstance(answer, PanelUnavailable | RateLimited) else 15
-            await repo.refills.apply_refill_status(s, refill, None, _later(now, interval, factor))
+            if isinstance(answer, PanelUnavailable):
+                nxt = backoff(now, now, interval)
+            else:
+                nxt = _later(now, interval, 2 if isinstance(answer, RateLimited) else 15)
+            await repo.refills.apply_refill_status(s, refill, None, nxt)
             return
         old = refill.status
         old_norm, new_norm = (normalize_status(old) if old else None), answer.normalized

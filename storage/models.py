@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.types import Money, UTCDateTime, utcnow
+from storage.types import Money, UTCDateTime, panel_text, utcnow
 
 __all__ = [
     "FINAL_ORDER_STATUSES",
@@ -98,7 +98,7 @@ class Account(SQLModel, table=True):
     key_encrypted: str = Field(sa_type=Text)  # Fernet token; emptied when the account is removed
     key_fingerprint: str = Field(sa_type=Text)  # keyed hash of the key, to spot the same key linked twice
     label: str | None = Field(default=None, sa_type=Text)
-    currency: str | None = Field(default=None, sa_type=String(16))
+    currency: str | None = Field(default=None, sa_type=panel_text(16))
     last_balance: Decimal | None = Field(default=None, sa_type=Money)
     balance_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     is_default: bool = Field(default=False, sa_type=Boolean)
@@ -137,19 +137,19 @@ class Order(SQLModel, table=True):
     panel_order_id: int | None = Field(default=None, sa_type=BigInteger)
     service_id: int = Field(sa_type=BigInteger)
     service_name: str = Field(default="", sa_type=Text)
-    service_type: str = Field(default="Default", sa_type=String(64))
+    service_type: str = Field(default="Default", sa_type=panel_text(64))
     link: str | None = Field(default=None, sa_type=Text)
     quantity: int | None = Field(default=None, sa_type=BigInteger)
     # extra `add` fields; JSON columns do not see in-place changes: assign a new dict to update
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     price: Decimal = Field(sa_type=Money)  # the charge we computed and showed
-    currency: str | None = Field(default=None, sa_type=String(16))
+    currency: str | None = Field(default=None, sa_type=panel_text(16))
     charge: Decimal | None = Field(default=None, sa_type=Money)  # the panel's
     start_count: int | None = Field(default=None, sa_type=BigInteger)
     remains: int | None = Field(default=None, sa_type=BigInteger)
-    status: str | None = Field(default=None, sa_type=String(64))  # panel status text as written
+    status: str | None = Field(default=None, sa_type=panel_text(64))  # panel status text as written
     error: str | None = Field(default=None, sa_type=Text)
-    last_notified_status: str | None = Field(default=None, sa_type=String(64))
+    last_notified_status: str | None = Field(default=None, sa_type=panel_text(64))
     status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # last time the tracker saw the status or the remains change (backoff and "looks stuck" start from it)
     progress_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -170,9 +170,9 @@ class Refill(SQLModel, table=True):
     requested_by: int = Field(sa_type=BigInteger)
     placement: str = Field(default=Placement.sending.value, sa_type=String(16))
     panel_refill_id: int | None = Field(default=None, sa_type=BigInteger)
-    status: str | None = Field(default=None, sa_type=String(64))
+    status: str | None = Field(default=None, sa_type=panel_text(64))
     error: str | None = Field(default=None, sa_type=Text)
-    last_notified_status: str | None = Field(default=None, sa_type=String(64))
+    last_notified_status: str | None = Field(default=None, sa_type=panel_text(64))
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = _created()
     updated_at: datetime = _updated()

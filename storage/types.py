@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Numeric, Text
+from sqlalchemy import DateTime, Numeric, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -16,6 +16,14 @@ MONEY_SCALE = 10
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 # Enough digits for NUMERIC(30, 10) whatever the caller's decimal context says.
 _CTX = decimal.Context(prec=MONEY_PRECISION + 10, rounding=decimal.ROUND_HALF_EVEN)
+
+
+def panel_text(sqlite_length: int) -> TypeEngine[str]:
+    """A column for a text a panel sends (a status, a type, a currency): TEXT, since a panel may send any
+    length and PostgreSQL refuses a VARCHAR(n) overflow with the whole write (migration 0005). On SQLite,
+    which checks no length, it stays the VARCHAR(n) the table was created with: the same thing there, and
+    no table rebuild."""
+    return Text().with_variant(String(sqlite_length), "sqlite")
 
 
 def utcnow() -> datetime:

@@ -23,6 +23,7 @@ __all__ = [
     "RefillStatus",
     "Service",
     "TypeFields",
+    "clip",
     "fields_for_type",
     "is_final_status",
     "normalize_status",
@@ -122,6 +123,20 @@ def parse_bool(value: Any, default: bool = False) -> bool:
     return default
 
 
+# Statuses, service types and currencies are short identifiers; a panel that sends pages of text in one of
+# them gets it clipped here, where its answers come in (error texts are kept whole: they explain things).
+STATUS_MAX = 64
+TYPE_MAX = 64
+CURRENCY_MAX = 16
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """`text` cut to at most `limit` characters (trailing space removed); None stays None."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit].rstrip()
+
+
 def parse_str(value: Any) -> str | None:
     """A string stripped (empty -> None); numbers as their text; containers -> None."""
     if isinstance(value, str):
@@ -218,7 +233,7 @@ class Service:
         return cls(
             id=sid,
             name=parse_str(item.get("name")) or f"#{sid}",
-            type=parse_str(item.get("type")) or "Default",
+            type=clip(parse_str(item.get("type")), TYPE_MAX) or "Default",
             category=parse_str(item.get("category")) or "",
             rate=parse_decimal(item.get("rate")),
             min=parse_int(item.get("min")),
@@ -237,6 +252,9 @@ class AddResult:
     charge: Decimal | None = None
     currency: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "currency", clip(self.currency, CURRENCY_MAX))
+
 
 @dataclass(frozen=True, slots=True)
 class OrderStatus:
@@ -245,6 +263,10 @@ class OrderStatus:
     start_count: int | None = None
     remains: int | None = None
     currency: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", clip(self.status, STATUS_MAX))
+        object.__setattr__(self, "currency", clip(self.currency, CURRENCY_MAX))
 
     @property
     def normalized(self) -> str:
@@ -269,6 +291,9 @@ class OrderStatus:
 class RefillStatus:
     status: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", clip(self.status, STATUS_MAX))
+
     @property
     def normalized(self) -> str:
         return normalize_status(self.status)
@@ -282,6 +307,9 @@ class RefillStatus:
 class Balance:
     amount: Decimal
     currency: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "currency", clip(self.currency, CURRENCY_MAX))
 
 
 # ---------------------------------------------------------------------------------------------- add fields

@@ -326,6 +326,10 @@ class BotApiUpdates(BotApiChats):
         fault.update(chat_id=chat_id, description=description)
         self._faults.append(fault)
 
+    def clear_faults(self) -> None:
+        """Telegram is well again: forget the faults still to come (an outage of N calls ends now)."""
+        self._faults.clear()
+
     def _inject_fault(self, method: str, params: dict) -> None:
         for fault in self._faults:
             if fault["method"] != method.lower():

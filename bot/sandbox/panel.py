@@ -352,9 +352,46 @@ class PanelSimulator(PanelActions):
         if f.hang_rate > 0 and self._fault_rng.random() < f.hang_rate:
             await self._sleep(f.hang_seconds)  # a slow panel: the client has likely given up by now
         answer = self.process(params)
+        if f.long_text > 0:
+            answer = self._lengthen(action, params, answer)
         if action in f.hang_actions:
             await self._sleep(f.hang_seconds)  # processed, but the answer comes too late
         return web.Response(body=self._dumps(answer), content_type="application/json")
+
+    def _pad(self, text: Any) -> Any:
+        n = self.faults.long_text
+        if not isinstance(text, str) or len(text) >= n:
+            return text
+        return f"{text} " + "x" * (n - len(text) - 1)
+
+    def _lengthen(self, action: str, params: dict[str, str], answer: Any) -> Any:
+        """The `long_text` fault: see Faults."""
+        chosen = self.faults.long_text_orders
+
+        def order(raw: str, item: Any) -> Any:
+            if not isinstance(item, dict):
+                return item
+            if "error" in item:
+                return {**item, "error": self._pad(item["error"])}
+            if chosen and (int(raw) if raw.strip().isdigit() else None) not in chosen:
+                return item
+            return {
+                **item,
+                "status": self._pad(item.get("status")),
+                "currency": self._pad(item.get("currency")),
+            }
+
+        if isinstance(answer, dict) and set(answer) == {"error"}:
+            return {"error": self._pad(answer["error"])}
+        if action == "services" and isinstance(answer, list):
+            return [{**s, "type": self._pad(s.get("type"))} for s in answer]
+        if action == "add" and isinstance(answer, dict) and "order" in answer:
+            return {**answer, "currency": self._pad("USD")}
+        if action == "status" and isinstance(answer, dict):
+            if params.get("orders") is not None:
+                return {raw: order(raw, item) for raw, item in answer.items()}
+            return order(params.get("order") or "", answer)
+        return answer
 
     def make_app(self) -> web.Application:
         app = web.Application()

@@ -72,6 +72,11 @@ class Faults:
     hang_actions: set[str] = field(default_factory=set)
     # action -> "502" | "html" | "429" | "malformed": that action always fails that way, before processing.
     fail_actions: dict[str, str] = field(default_factory=dict)
+    # > 0: texts this long where panels send short words: the status and currency of `status` answers (of
+    # the orders in `long_text_orders`; every order when it is empty), the currency of `add` answers, the
+    # type of every service, and every error text. Padded with " xxx…" after the real word.
+    long_text: int = 0
+    long_text_orders: set[int] = field(default_factory=set)
     seed: int = 0
 
 

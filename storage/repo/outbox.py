@@ -60,14 +60,36 @@ async def mark_sent(session: AsyncSession, message_id: int) -> None:
     )
 
 
-async def postpone(session: AsyncSession, message_id: int, not_before: datetime, error: str | None) -> None:
-    """A failed or throttled attempt: try again at `not_before`."""
+async def postpone(
+    session: AsyncSession, message_id: int, not_before: datetime, error: str | None, *, attempt: bool = True
+) -> None:
+    """A failed or throttled attempt: try again at `not_before`. `attempt=False`: not counted as an attempt
+    (Telegram said "retry after": a wait, not a failure)."""
+    values: dict[str, Any] = {"not_before": not_before, "last_error": error}
+    if attempt:
+        values["attempts"] = Outbox.attempts + 1
     await session.execute(
-        update(Outbox)
-        .where(Outbox.id == message_id)
-        .values(not_before=not_before, last_error=error, attempts=Outbox.attempts + 1),
+        update(Outbox).where(Outbox.id == message_id).values(values),
         execution_options={"synchronize_session": "fetch"},
     )
+
+
+BACKOFF_PREFIX = (
+    "retry: "  # last_error of a row waiting out a backoff after an error (see retry_backoffs_now)
+)
+
+
+async def retry_backoffs_now(session: AsyncSession, now: datetime) -> int:
+    """Make the rows that wait out a backoff after an error (last_error starting with BACKOFF_PREFIX) due now:
+    Telegram answers again, their errors were most likely its outage. Rows told to wait by Telegram itself
+    (RetryAfter) keep their time. Returns how many."""
+    result = await session.execute(
+        update(Outbox)
+        .where(*_pending(), Outbox.not_before > now, Outbox.last_error.like(BACKOFF_PREFIX + "%"))
+        .values(not_before=now),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 async def mark_failed(session: AsyncSession, message_id: int, error: str) -> None:

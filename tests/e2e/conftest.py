@@ -2,6 +2,9 @@
 
 A test talks as a person would: `await alice.say("/order 3")`, `await alice.press("Confirm")`, then looks at
 what the bot sent back (`alice.last`) or at the panel's side (`env.panel.count("add")`).
+
+`env` runs each test on SQLite and on PostgreSQL (ids `[sqlite]`, `[postgresql]`; the server is started once
+per session by tests/pg.py). For a quicker local run on one backend: `pytest tests/e2e -k "not postgresql"`.
 """
 
 from __future__ import annotations
@@ -245,8 +248,10 @@ async def make_env(
 
 
 @pytest.fixture
-async def env(tmp_path: Path, sqlite_url: str) -> AsyncIterator[BotEnv]:
-    async for e in make_env(tmp_path, sqlite_url):
+async def env(tmp_path: Path, db_url: str) -> AsyncIterator[BotEnv]:
+    """The bot on each backend (test ids `[sqlite]`, `[postgresql]`): SQLite checks no column length and
+    no type strictly, PostgreSQL does; both must take what panels and people send."""
+    async for e in make_env(tmp_path, db_url):
         yield e
 
 
