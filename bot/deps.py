@@ -45,7 +45,13 @@ class Deps:
             engine=engine,
             sessions=make_session_factory(engine),
             vault=vault,
-            panels=PanelHub(vault),
+            panels=PanelHub(
+                vault,
+                catalog_ttl=settings.catalog_ttl,
+                max_catalogs=settings.catalog_cache_size,
+                max_services=settings.max_services,
+                public_only=settings.panel_public_only,
+            ),
         )
 
     async def close(self) -> None:
