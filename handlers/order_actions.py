@@ -23,6 +23,7 @@ from handlers.common import (
     refuse,
     turn,
 )
+from handlers.limits import must_wait
 from storage.models import Order, Placement, Refill, is_final_refill_status
 
 ALERT_LIMIT = 200  # Telegram's limit for a callback answer's text
@@ -267,6 +268,8 @@ async def status_command(update: Update, context: Context) -> None:
     account = await t.account()
     if account is None:
         await message.reply_text(esc(t._("No panel is linked to this chat yet. Link one with /connect.")))
+        return
+    if await must_wait(t, "status"):
         return
     lines = await actions.lookup_statuses(t.deps.sessions, t.deps.panels, account, t.chat_id, ids)
     failure = _whole_failure(t, lines)
