@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         if not self.listen:
             return None
         host, _, port = self.listen.rpartition(":")
-        return host.strip("[]") or "0.0.0.0", int(port)
+        return host.strip("[]") or "127.0.0.1", int(port)  # all interfaces only when asked: 0.0.0.0
 
 
 def _one_line(exc: ValidationError) -> str:
