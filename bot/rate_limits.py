@@ -32,7 +32,7 @@ LIMITS: Mapping[str, Limit] = {
     "order_refresh": Limit(3, 10.0),  # one order's status asked again
     "status": Limit(3, 10.0),  # /status <ids>: up to a few multi-status requests
     "balance": Limit(3, 10.0),  # the balance asked of the panel
-    "compare": Limit(1, 20.0),  # /compare: every linked panel's catalog
+    "compare": Limit(3, 20.0),  # /compare: every linked panel's catalog
     "mass": Limit(2, 30.0),  # /mass: a list checked against catalog and balance
     "export": Limit(1, 30.0),  # /export: a CSV of the chat's orders
 }

@@ -49,6 +49,7 @@ from bot.accounts import (
 )
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
 from handlers.accounts import account_name, chat_accounts
+from handlers.alert_offer import offer_low_balance_alert
 from handlers.common import (
     Button,
     Context,
@@ -338,6 +339,7 @@ async def got_key(update: Update, context: Context) -> int:
         await t.show("\n".join(lines), [[(_("✅ Keep this name"), "acc:lkeep")]], edit=False)
         return LABEL
     await t.show("\n".join(lines), main_buttons(t, True) if here else (), edit=False)
+    await offer_low_balance_alert(t, target, balance)
     return ConversationHandler.END
 
 
