@@ -20,7 +20,7 @@ from urllib.parse import quote, quote_plus
 import aiohttp
 from yarl import URL
 
-from .addresses import NonPublicAddress, PublicAddressResolver, is_public_ip
+from .addresses import NonPublicAddress, PublicAddressResolver, display_url, is_public_ip
 from .errors import (
     AddressNotAllowed,
     AnswerTooLarge,
@@ -170,7 +170,7 @@ class PanelClient:
         self.last_failure_at: float | None = None  # time.time()
 
     def __repr__(self) -> str:
-        return f"PanelClient(url={self.url!r})"
+        return f"PanelClient(url={display_url(self.url)!r})"
 
     __str__ = __repr__
 

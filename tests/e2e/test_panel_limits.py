@@ -5,6 +5,7 @@ catalog cache is bounded."""
 
 from __future__ import annotations
 
+from bot import export
 from bot.sandbox.panel import PanelSimulator
 from tests.e2e.conftest import KEY, BotEnv
 
@@ -63,6 +64,19 @@ async def test_userinfo_of_an_old_panel_is_never_shown(env: BotEnv) -> None:
     await alice.say("/balance")
     everything = " ".join(str(p.get("text", "")) + str(p.get("caption", "")) for _, p in env.tg.requests)
     assert "hunter2" not in everything and "bob:" not in everything
+    # the CSV export's panel column, and the client's repr (logs)
+    assert export.panel_host(with_userinfo) == env.panel.url.split("/")[2]
+    assert "hunter2" not in repr(env.deps.panels.client_for_key(with_userinfo, KEY))
+
+
+async def test_catalog_keeps_at_most_max_services(env: BotEnv) -> None:
+    env.deps.panels.max_services = 120
+    alice = await env.connected(106)
+    await alice.say("/services")
+    account = await _account_id(env, 106)
+    catalog = env.deps.panels.cached_catalog(account)
+    assert catalog is not None and len(catalog.services) == 120
+    assert len(env.panel.catalog) > 120
 
 
 async def test_accounts_per_chat_are_capped(env: BotEnv) -> None:
