@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # Limits against abuse (a chat links what it likes, a member presses what they like)
     max_accounts_per_chat: int = Field(default=10, ge=1, alias="SMMBOT_MAX_ACCOUNTS_PER_CHAT")
     max_services: int = Field(default=20_000, ge=1, alias="SMMBOT_MAX_SERVICES")
-    catalog_cache_size: int = Field(default=100, ge=1, alias="SMMBOT_CATALOG_CACHE_SIZE")
+    catalog_cache_size: int = Field(default=50, ge=1, alias="SMMBOT_CATALOG_CACHE_SIZE")
     catalog_ttl: float = Field(default=600, gt=0, alias="SMMBOT_CATALOG_TTL")
 
     @field_validator("telegram_api_url")

@@ -38,7 +38,7 @@ class PanelHub:
         *,
         catalog_ttl: float = 600.0,
         timeout: float = 20.0,
-        max_catalogs: int = 100,
+        max_catalogs: int = 50,
         max_services: int = 20_000,
         public_only: Callable[[str], bool] = lambda url: False,
     ) -> None:

@@ -6,8 +6,8 @@ the seconds to wait. Each (user, action) is a token bucket: `burst` uses at once
 
 Kept in this process's memory: with several instances a person may get up to one bucket per instance. That
 is acceptable for its purpose (keeping a panel from being hammered by one person's presses), and it keeps a
-press free of a database round trip. Memory is bounded: at most `max_entries` buckets, the least recently
-used dropped first (a dropped bucket is a full one, i.e. at worst a person gets their burst again).
+press free of a database round trip. Memory is bounded: at most `max_entries` people per action, the least
+recently seen dropped first (at worst, a dropped person gets their burst again).
 """
 
 from __future__ import annotations
@@ -40,20 +40,24 @@ DEFAULT_LIMIT = Limit(5, 2.0)  # an action without its own line
 
 
 class RateLimits:
-    """Token buckets per (user, action), in memory. `limits` overrides or adds actions."""
+    """Per (user, action), in memory. `limits` overrides or adds actions.
+
+    Each bucket is one float, the "theoretical arrival time" of GCRA (the token bucket written as a time): a
+    use is allowed when now >= tat - (burst - 1) * interval, and moves tat on by one interval. At most
+    `max_entries` users are kept per action, the least recently seen dropped first.
+    """
 
     def __init__(
         self,
         limits: Mapping[str, Limit] | None = None,
         *,
-        max_entries: int = 50_000,
+        max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits: dict[str, Limit] = {**LIMITS, **(limits or {})}
         self.max_entries = max(1, max_entries)
         self._clock = clock
-        # (user, action) -> (tokens left, when counted)
-        self._buckets: OrderedDict[tuple[int, str], tuple[float, float]] = OrderedDict()
+        self._tat: dict[str, OrderedDict[int, float]] = {}  # action -> user -> theoretical arrival time
 
     def limit(self, action: str) -> Limit:
         return self.limits.get(action, DEFAULT_LIMIT)
@@ -62,28 +66,27 @@ class RateLimits:
         """None: allowed now, and this use is counted. Otherwise the seconds until it is allowed."""
         limit = self.limit(action)
         now = self._clock()
-        key = (user_id, action)
-        tokens, then = self._buckets.get(key, (float(limit.burst), now))
-        tokens = min(float(limit.burst), tokens + (now - then) / limit.interval)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            self._buckets.move_to_end(key)
-            return (1.0 - tokens) * limit.interval
-        self._buckets[key] = (tokens - 1.0, now)
-        self._buckets.move_to_end(key)
-        while len(self._buckets) > self.max_entries:
-            self._buckets.popitem(last=False)
+        users = self._tat.get(action)
+        if users is None:
+            users = self._tat[action] = OrderedDict()
+        tat = max(users.get(user_id, now), now)
+        allowed_at = tat - (limit.burst - 1) * limit.interval
+        if now < allowed_at:
+            return allowed_at - now  # a refused try changes nothing
+        users[user_id] = tat + limit.interval
+        users.move_to_end(user_id)
+        if len(users) > self.max_entries:
+            users.popitem(last=False)
         return None
 
     def undo(self, user_id: int, action: str) -> None:
         """Give back a use that did nothing (the action failed before asking anyone)."""
-        key = (user_id, action)
-        if key in self._buckets:
-            tokens, then = self._buckets[key]
-            self._buckets[key] = (min(float(self.limit(action).burst), tokens + 1.0), then)
+        users = self._tat.get(action)
+        if users is not None and user_id in users:
+            users[user_id] -= self.limit(action).interval
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return sum(len(users) for users in self._tat.values())
 
 
 def wait_seconds(retry_after: float) -> int:
