@@ -150,6 +150,10 @@ class PanelNotAllowed(ValueError):
     not a public https panel (plain http, `user:pass@`, a private address, a name resolving to one)."""
 
 
+class PanelNotPublic(PanelNotAllowed):
+    """The panel's host resolves to no public internet address (checked when linking, by connecting)."""
+
+
 class TooManyAccounts(ValueError):
     """The chat has SMMBOT_MAX_ACCOUNTS_PER_CHAT accounts linked already."""
 
@@ -223,7 +227,7 @@ async def link_account(
     try:
         balance = await client.balance()  # resolves the host now: a name pointing inside is refused here
     except AddressNotAllowed:
-        raise PanelNotAllowed(url) from None
+        raise PanelNotPublic(url) from None
     finally:
         await client.close()
     async with deps.sessions() as session:

@@ -41,6 +41,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.accounts import (
     PanelNotAllowed,
+    PanelNotPublic,
     TooManyAccounts,
     accounts_left,
     check_panel_url,
@@ -297,9 +298,14 @@ async def got_key(update: Update, context: Context) -> int:
         )
         await t.show("\n\n".join(notes), main_buttons(t, True) if here else (), edit=False)
         return ConversationHandler.END
-    except PanelNotAllowed:
+    except PanelNotAllowed as exc:
         state.clear()
-        await t.show("\n\n".join([*notes, _("This panel is no longer allowed here.")]), edit=False)
+        refusal = (
+            _("This panel's address is not on the public internet, so it cannot be linked here.")
+            if isinstance(exc, PanelNotPublic)
+            else _("This panel is no longer allowed here.")
+        )
+        await t.show("\n\n".join([*notes, refusal]), edit=False)
         return ConversationHandler.END
     except TooManyAccounts:
         state.clear()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bot import export
 from bot.sandbox.panel import PanelSimulator
+from storage import repo
 from tests.e2e.conftest import KEY, BotEnv
 
 
@@ -51,6 +52,27 @@ async def test_a_stored_panel_on_a_private_address_is_never_reached(env: BotEnv)
         await alice.say("/balance")
         assert "not allowed any more" in alice.text
         assert other.count("balance") == 0
+    finally:
+        await other.stop()
+
+
+async def test_a_name_resolving_inside_is_refused_when_linking(env: BotEnv) -> None:
+    """An allowed name that resolves to a loopback address (here "localhost"; in the wild a public-looking
+    name pointing at 127.0.0.1 or 10.x) is refused when the key is checked: the panel is never reached."""
+    other = PanelSimulator(seed=6)
+    await other.start()
+    try:
+        by_name = other.url.replace("127.0.0.1", "localhost")
+        # allowed by the list (as a name could be with `*`), but not one of the operator's listed URLs
+        env.deps.settings.__dict__["allowed_panels"] = (env.panel.url, by_name)
+        alice = env.person(107)
+        await alice.say(f"/connect {by_name}")
+        assert "API key" in alice.text
+        await alice.say(KEY)
+        assert "not on the public internet" in alice.text
+        assert other.requests == []
+        async with env.deps.sessions() as session:
+            assert await repo.accounts.list_accounts(session, 107) == []
     finally:
         await other.stop()
 
@@ -112,8 +134,6 @@ async def test_catalog_cache_is_bounded_least_recently_used(env: BotEnv) -> None
 
 
 async def _account_id(env: BotEnv, chat_id: int) -> int:
-    from storage import repo
-
     async with env.deps.sessions() as session:
         account = await repo.accounts.get_default_account(session, chat_id)
     assert account is not None and account.id is not None
