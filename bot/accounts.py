@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from bot.panel import Balance
+from bot.panel import AddressNotAllowed, Balance, display_url
 from storage import repo
 from storage.models import Account
 from storage.repo.accounts import AccountExistsError
@@ -146,7 +146,32 @@ class KeyVault:
 
 
 class PanelNotAllowed(ValueError):
-    """The panel URL is not among SMMBOT_ALLOWED_PANELS (or is not an http(s) URL at all)."""
+    """The panel URL is not among SMMBOT_ALLOWED_PANELS (or is not an http(s) URL at all), or, with `*`,
+    not a public https panel (plain http, `user:pass@`, a private address, a name resolving to one)."""
+
+
+class PanelNotPublic(PanelNotAllowed):
+    """The panel's host resolves to no public internet address (checked when linking, by connecting)."""
+
+
+class TooManyAccounts(ValueError):
+    """The chat has SMMBOT_MAX_ACCOUNTS_PER_CHAT accounts linked already."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a chat may link at most {limit} panel accounts")
+        self.limit = limit
+
+
+def panel_display_host(url: str) -> str:
+    """host[:port] of a panel URL, never with a `user:pass@` part (panels linked before it was refused)."""
+    return urlsplit(display_url(url)).netloc or display_url(url)
+
+
+async def accounts_left(deps: Deps, chat_id: int) -> int:
+    """How many more accounts the chat may link (0: it is at SMMBOT_MAX_ACCOUNTS_PER_CHAT)."""
+    async with deps.sessions() as session:
+        linked = len(await repo.accounts.list_accounts(session, chat_id))
+    return max(0, deps.settings.max_accounts_per_chat - linked)
 
 
 def normalize_panel_url(url: str) -> str:
@@ -183,7 +208,8 @@ async def link_account(
 ) -> tuple[Account, Balance]:
     """Check `key` with the panel's `balance`, then store it encrypted for the chat.
 
-    Raises PanelNotAllowed; AccountExistsError (already linked, found before asking the panel); and the
+    Raises PanelNotAllowed (also when the host resolves to a non-public address and only public ones are
+    allowed); AccountExistsError (already linked, found before asking the panel); TooManyAccounts; and the
     panel's errors as they come (InvalidKey, PanelUnavailable, RateLimited, other PanelError).
     """
     url = check_panel_url(deps, panel_url)
@@ -191,12 +217,17 @@ async def link_account(
     fingerprint = deps.vault.fingerprint(key)
     async with deps.sessions() as session:
         twin = await _linked_twin(session, chat_id, url, fingerprint)
+        linked = len(await repo.accounts.list_accounts(session, chat_id))
     if twin is not None:
         raise AccountExistsError(twin)
+    if linked >= deps.settings.max_accounts_per_chat:
+        raise TooManyAccounts(deps.settings.max_accounts_per_chat)
     client = deps.panels.client_for_key(url, key)
     client.read_retries = min(client.read_retries, 1)  # a person is waiting: one retry, then say so
     try:
-        balance = await client.balance()
+        balance = await client.balance()  # resolves the host now: a name pointing inside is refused here
+    except AddressNotAllowed:
+        raise PanelNotPublic(url) from None
     finally:
         await client.close()
     async with deps.sessions() as session:
@@ -209,7 +240,7 @@ async def link_account(
         assert account.id is not None
         await repo.accounts.record_balance(session, account.id, balance.amount, balance.currency)
         await session.commit()
-    log.info("chat %s linked account %s on %s", chat_id, account.id, client.url)
+    log.info("chat %s linked account %s on %s", chat_id, account.id, display_url(client.url))
     return account, balance
 
 

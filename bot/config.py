@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.panel import public_url_problem
+
 DEFAULT_PANEL_URL = "https://smpanelim.net/api/v2"
 
 
@@ -46,6 +48,11 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(default=None, alias="SMMBOT_WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, alias="SMMBOT_WEBHOOK_SECRET")
     listen: str | None = Field(default=None, alias="SMMBOT_LISTEN")
+    # Limits against abuse (a chat links what it likes, a member presses what they like)
+    max_accounts_per_chat: int = Field(default=10, ge=1, alias="SMMBOT_MAX_ACCOUNTS_PER_CHAT")
+    max_services: int = Field(default=20_000, ge=1, alias="SMMBOT_MAX_SERVICES")
+    catalog_cache_size: int = Field(default=50, ge=1, alias="SMMBOT_CATALOG_CACHE_SIZE")
+    catalog_ttl: float = Field(default=600, gt=0, alias="SMMBOT_CATALOG_TTL")
 
     @field_validator("telegram_api_url")
     @classmethod
@@ -105,23 +112,35 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _allowed_panels_valid(self) -> Settings:
-        _ = self.allowed_panels  # validates the list early
+        _ = self.listed_panels  # validates the list early
         return self
 
     @cached_property
-    def allowed_panels(self) -> tuple[str, ...] | None:
-        """Panel URLs chats may link; None means any (`*`). The default panel is always allowed."""
-        raw = (self.allowed_panels_raw or "").strip()
-        if raw == "*":
-            return None
-        urls = [_check_http_url(p, "SMMBOT_ALLOWED_PANELS") for p in raw.split(",") if p.strip()]
+    def listed_panels(self) -> tuple[str, ...]:
+        """The panel URLs SMMBOT_ALLOWED_PANELS names (without `*`), the default panel first. Only these
+        may be on loopback or private addresses, or use plain http."""
+        items = [p.strip() for p in (self.allowed_panels_raw or "").split(",") if p.strip()]
+        urls = [_check_http_url(p, "SMMBOT_ALLOWED_PANELS") for p in items if p != "*"]
         if self.panel_url not in urls:
             urls.insert(0, self.panel_url)
         return tuple(urls)
 
+    @cached_property
+    def allowed_panels(self) -> tuple[str, ...] | None:
+        """Panel URLs chats may link; None means any public https panel (`*`, maybe beside listed URLs).
+        The default panel is always allowed."""
+        items = [p.strip() for p in (self.allowed_panels_raw or "").split(",")]
+        return None if "*" in items else self.listed_panels
+
     def panel_allowed(self, url: str) -> bool:
-        allowed = self.allowed_panels
-        return allowed is None or url.strip().rstrip("/") in allowed
+        url = url.strip().rstrip("/")
+        if url in self.listed_panels or (self.allowed_panels is not None and url in self.allowed_panels):
+            return True
+        return self.allowed_panels is None and public_url_problem(url) is None
+
+    def panel_public_only(self, url: str) -> bool:
+        """Whether connections to this panel must reach public addresses only: all but the listed ones."""
+        return url.strip().rstrip("/") not in self.listed_panels
 
     @property
     def database_url(self) -> str:
@@ -134,7 +153,7 @@ class Settings(BaseSettings):
         if not self.listen:
             return None
         host, _, port = self.listen.rpartition(":")
-        return host.strip("[]") or "0.0.0.0", int(port)
+        return host.strip("[]") or "127.0.0.1", int(port)  # all interfaces only when asked: 0.0.0.0
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -21,6 +21,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.panel import display_url
+
 # Column names are stable identifiers for spreadsheets and scripts, not prose: they are not translated.
 COLUMNS = (
     "created_at",
@@ -104,7 +106,7 @@ def integer(value: int | None) -> str:
 
 
 def panel_host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    return urlsplit(display_url(url)).netloc or url  # never a `user:pass@` part
 
 
 def order_row(order: Any) -> list[str]:

@@ -59,6 +59,7 @@ class Kind:
     not_completed = "not_completed"  # refills need Completed or Partial
     refill_open = "refill_open"  # a refill of this order is still being sent or worked on
     no_cancel = "no_cancel"  # the service does not allow cancelling
+    cancel_requested = "cancel_requested"  # a cancel of this order was sent already (one per order)
     final = "final"  # the order has ended: nothing to cancel
     rejected = "rejected"  # the panel said no (reason in `reason`)
     unclear = "unclear"  # the request may have reached the panel; its answer was lost
@@ -85,6 +86,7 @@ class IdStatus:
     status: OrderStatus | None
     error: PanelError | None
     order: Order | None
+    withheld: bool = False  # not an order of this chat, and the asker may only see the chat's own
 
 
 def parse_order_ids(tokens: Iterable[str]) -> tuple[list[int], list[str]]:
@@ -236,6 +238,7 @@ async def request_refill(
             return Result(Kind.not_completed, order, fresh.refills)
 
     async with sessions() as s:
+        await repo.refills.lock_order(s, order_id)  # held until the commit: one request at a time
         if await repo.refills.has_refill_in_progress(s, order_id):
             return Result(Kind.refill_open, order, await repo.refills.refills_for_order(s, order_id))
         refill = await repo.refills.create_refill(s, order_id, chat_id, user_id)
@@ -298,6 +301,8 @@ def may_cancel(order: Order) -> str | None:
         return Kind.no_cancel
     if normalize_status(order.status or "") in {"Completed", "Partial", "Canceled", "Refunded", "Failed"}:
         return Kind.final
+    if order.cancel_requested_at is not None:
+        return Kind.cancel_requested
     return None
 
 
@@ -311,15 +316,27 @@ async def check_cancel(sessions: Sessions, order_id: int, chat_id: int) -> Resul
 
 
 async def cancel(sessions: Sessions, panels: PanelHub, order_id: int, chat_id: int) -> Result:
-    """Ask the panel to cancel (once; never retried), then read the order's status back."""
+    """Ask the panel to cancel (once per order: a second press, or a press on an old confirmation, sends
+    nothing; never retried), then read the order's status back."""
     placed = await _placed(sessions, order_id, chat_id)
     if isinstance(placed, Result):
         return placed
     order, account, pid = placed
     why = may_cancel(order)
+    if why is None:
+        async with sessions() as s:
+            if not await repo.orders.claim_cancel(s, order_id):
+                why = Kind.cancel_requested  # another press got there between our read and now
     if why is not None:
         return Result(why, order, await _refills(sessions, order_id))
-    answer = (await panels.client(account).cancel([pid])).get(pid)
+    answer: bool | PanelError | None = OutcomeUnknown("interrupted")  # until answered: maybe sent
+    try:
+        answer = (await panels.client(account).cancel([pid])).get(pid)
+    finally:
+        if not isinstance(answer, OutcomeUnknown) and answer is not True:  # not sent, or refused
+            async with sessions() as s:
+                await repo.orders.release_cancel(s, order_id)
+                await s.commit()
     kind, reason = Kind.ok, None
     if isinstance(answer, OutcomeUnknown):
         kind = Kind.unclear
@@ -339,16 +356,26 @@ async def cancel(sessions: Sessions, panels: PanelHub, order_id: int, chat_id: i
 
 
 async def lookup_statuses(
-    sessions: Sessions, panels: PanelHub, account: Account, chat_id: int, ids: Sequence[int]
+    sessions: Sessions,
+    panels: PanelHub,
+    account: Account,
+    chat_id: int,
+    ids: Sequence[int],
+    *,
+    only_ours: bool = False,
 ) -> list[IdStatus]:
-    """Multi-status for up to 100 ids in one panel call; the chat's own orders among them are updated."""
+    """Multi-status for up to 100 ids in one panel call; the chat's own orders among them are updated.
+    `only_ours`: the panel is asked only about the chat's own orders (a group member may not read the other
+    orders of the group's account); the other ids come back `withheld`."""
     assert account.id is not None and len(ids) <= MAX_STATUS_IDS
-    answers = await panels.client(account).statuses(ids)
     async with sessions() as s:
         ours = await repo.orders.get_orders_by_panel_ids(s, account.id, ids)
-        ours = {pid: o for pid, o in ours.items() if o.chat_id == chat_id}
+    ours = {pid: o for pid, o in ours.items() if o.chat_id == chat_id}
+    asked = [pid for pid in ids if pid in ours] if only_ours else list(ids)
+    answers = await panels.client(account).statuses(asked) if asked else {}
+    async with sessions() as s:
         for pid, answer in answers.items():
-            order = ours.get(pid)
+            order = await s.get(Order, ours[pid].id, populate_existing=True) if pid in ours else None
             if order is not None and isinstance(answer, OrderStatus):
                 await repo.orders.apply_status(
                     s,
@@ -365,5 +392,5 @@ async def lookup_statuses(
         got = answers.get(pid)
         status = got if isinstance(got, OrderStatus) else None
         error = got if isinstance(got, PanelError) else None
-        lines.append(IdStatus(pid, status, error, ours.get(pid)))
+        lines.append(IdStatus(pid, status, error, ours.get(pid), withheld=pid not in asked))
     return lines

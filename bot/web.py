@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 App = Application[Any, Any, Any, Any, Any, Any]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
-DEFAULT_LISTEN = ("0.0.0.0", 8080)
+DEFAULT_LISTEN = ("127.0.0.1", 8080)  # loopback unless SMMBOT_LISTEN says otherwise (a proxy forwards to it)
+SECRET_LOG_EVERY = 60.0  # seconds: a flood of forged calls makes one log line a minute (all are counted)
 RESERVED_PATHS = ("/healthz", "/metrics")
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 DB_CHECK_TIMEOUT = 5.0
@@ -80,6 +81,7 @@ class WebServer:
         self._path = webhook_path
         self._secret = secret.encode() if secret else None
         self._runner: web.AppRunner | None = None
+        self._secret_logged_at = -SECRET_LOG_EVERY
         assert webhook_path is None or self._secret, "a webhook needs a secret"
 
     @property
@@ -122,7 +124,14 @@ class WebServer:
         assert self._secret is not None
         if not secrets.compare_digest(given, self._secret):
             self.metrics.webhook_rejected.labels("secret").inc()
-            log.warning("Webhook request with a wrong or missing secret token from %s", request.remote)
+            now = time.monotonic()
+            if now - self._secret_logged_at >= SECRET_LOG_EVERY:
+                self._secret_logged_at = now
+                log.warning(
+                    "Webhook request with a wrong or missing secret token from %s (more within a minute are "
+                    "only counted: smmbot_webhook_rejected_total)",
+                    request.remote,
+                )
             return web.Response(status=403)
         if not self.application.running:  # starting or stopping: Telegram retries later
             return web.Response(status=503)

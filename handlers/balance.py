@@ -16,6 +16,7 @@ from bot.accounts import KeyDecryptError, read_balance
 from bot.panel import PanelError, PanelUnavailable, RateLimited
 from handlers.accounts import account_name, chat_accounts
 from handlers.common import Button, Context, Turn, esc, money, turn
+from handlers.limits import must_wait
 from handlers.start import main_buttons, panel_host, panel_trouble
 from storage.models import Account
 
@@ -55,6 +56,8 @@ async def _account_lines(t: Turn, account: Account, several: bool) -> list[str]:
 async def show_balance(update: Update, context: Context) -> None:
     t = await turn(update, context)
     _ = t._
+    if await must_wait(t, "balance"):
+        return
     await t.answer()
     accounts = await chat_accounts(t)
     if not accounts:

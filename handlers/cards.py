@@ -173,6 +173,7 @@ def order_card(
         if (
             order.cancel_allowed
             and not final
+            and order.cancel_requested_at is None  # one cancel per order
             and (order.status or "").lower() not in {"canceled", "cancelled"}
         ):
             actions.append((_("✖️ Cancel order"), f"o:cxl:{oid}"))

@@ -45,6 +45,7 @@ from handlers.common import (
     user_data,
 )
 from handlers.favorites import favourites, is_starred, star_button
+from handlers.limits import must_wait
 from storage.models import Account
 
 CATS_PER_PAGE = 10
@@ -376,10 +377,12 @@ async def services_command(update: Update, context: Context) -> None:
 async def on_button(update: Update, context: Context) -> None:
     t = await turn(update, context)
     assert t.query is not None
-    await t.answer()  # first: a catalog fetch may take longer than the client waits for an answer
     data = t.query.data or ""
     parts, account_id = split_account(parse_callback(data))
     action = parts[1] if len(parts) > 1 else "cats"
+    if action == "ref" and await must_wait(t, "catalog_refresh"):
+        return
+    await t.answer()  # early: a catalog fetch may take longer than the client waits for an answer
     view = await _view(t, account_id)
     _ = t._
     changed = _("The catalog has changed since this message; here it is again.")

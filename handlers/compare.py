@@ -36,6 +36,7 @@ from handlers.common import (
     parse_callback,
     turn,
 )
+from handlers.limits import must_wait
 from storage.models import Account
 
 SHOWN = 10  # matches listed (and Order buttons)
@@ -109,6 +110,8 @@ def _render(t: Turn, head: str, matches: list[Match], notes: list[str]) -> tuple
 
 async def on_compare_button(update: Update, context: Context) -> None:
     t = await turn(update, context)
+    if await must_wait(t, "compare"):
+        return
     await t.answer()
     parts = parse_callback(t.query.data if t.query else None)
     service_id, account_id = int_arg(parts, 1), int_arg(parts, 2)
@@ -154,6 +157,8 @@ async def compare_command(update: Update, context: Context) -> None:
     accounts = await chat_accounts(t)
     if not accounts:
         await t.show(esc(t._("No panel is linked to this chat yet. Link one with /connect.")), edit=False)
+        return
+    if await must_wait(t, "compare"):
         return
     catalogs, notes = await _catalogs(t, accounts)
     matches = [

@@ -39,9 +39,18 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot.accounts import PanelNotAllowed, check_panel_url, link_account
+from bot.accounts import (
+    PanelNotAllowed,
+    PanelNotPublic,
+    TooManyAccounts,
+    accounts_left,
+    check_panel_url,
+    is_http_url,
+    link_account,
+)
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
 from handlers.accounts import account_name, chat_accounts
+from handlers.alert_offer import offer_low_balance_alert
 from handlers.common import (
     Button,
     Context,
@@ -83,10 +92,21 @@ def _might_hold_key(text: str) -> bool:
     return any(len(word) >= MIN_KEY for word in text.split())
 
 
+def _too_many_text(t: Turn) -> str:
+    return t._(
+        "This chat has {n} linked panels, the most a chat may have. Unlink one first (/accounts).",
+        n=t.deps.settings.max_accounts_per_chat,
+    )
+
+
 async def _ask_key(t: Turn, target: int, url: str) -> int:
     _ = t._
     state = _state(t.context)
     state.clear()
+    if await accounts_left(t.deps, target) == 0:
+        await t.answer()
+        await t.show(_too_many_text(t), edit=False)
+        return ConversationHandler.END
     state.update(chat=target, panel=url)
     lines = [_("🔗 <b>Link a panel</b>")]
     if target != t.chat_id:
@@ -193,8 +213,14 @@ async def got_url(update: Update, context: Context) -> int:
     message = update.effective_message
     try:
         url = check_panel_url(t.deps, (message.text if message else None) or "")
-    except PanelNotAllowed:
-        text = t._("That is not the address of a panel's API. It looks like https://example.com/api/v2.")
+    except PanelNotAllowed as exc:
+        if is_http_url(str(exc)):
+            text = t._(
+                "This panel cannot be linked here: only public panels over https, without a user name "
+                "or password in the address. Send another address, or press Cancel."
+            )
+        else:
+            text = t._("That is not the address of a panel's API. It looks like https://example.com/api/v2.")
         await t.show(text, [_cancel_row(t)], edit=False)
         return URL
     return await _ask_key(t, _state(context).get("chat", t.chat_id), url)
@@ -272,9 +298,18 @@ async def got_key(update: Update, context: Context) -> int:
         )
         await t.show("\n\n".join(notes), main_buttons(t, True) if here else (), edit=False)
         return ConversationHandler.END
-    except PanelNotAllowed:
+    except PanelNotAllowed as exc:
         state.clear()
-        await t.show("\n\n".join([*notes, _("This panel is no longer allowed here.")]), edit=False)
+        refusal = (
+            _("This panel's address is not on the public internet, so it cannot be linked here.")
+            if isinstance(exc, PanelNotPublic)
+            else _("This panel is no longer allowed here.")
+        )
+        await t.show("\n\n".join([*notes, refusal]), edit=False)
+        return ConversationHandler.END
+    except TooManyAccounts:
+        state.clear()
+        await t.show("\n\n".join([*notes, _too_many_text(t)]), edit=False)
         return ConversationHandler.END
     except PanelError as exc:  # the conversation keeps waiting for a key
         await t.show("\n\n".join([*notes, _key_trouble(t, exc)]), [_cancel_row(t)], edit=False)
@@ -310,6 +345,7 @@ async def got_key(update: Update, context: Context) -> int:
         await t.show("\n".join(lines), [[(_("✅ Keep this name"), "acc:lkeep")]], edit=False)
         return LABEL
     await t.show("\n".join(lines), main_buttons(t, True) if here else (), edit=False)
+    await offer_low_balance_alert(t, target, balance)
     return ConversationHandler.END
 
 

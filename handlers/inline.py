@@ -34,8 +34,10 @@ from bot.catalog import Catalog
 from bot.formatting import fit_html, label
 from bot.i18n import Translator, translator
 from bot.panel import InvalidKey, PanelError, Service
+from bot.rate_limits import wait_seconds
 from handlers.cards import service_card
 from handlers.common import Context, deps, money
+from handlers.limits import wait_text
 from storage import repo
 from storage.models import Account
 
@@ -115,6 +117,14 @@ def page_of(catalog: Catalog, text: str, offset: int) -> tuple[list[Service], st
 
 async def _catalog(query: InlineQuery, _: Translator, account: Account, context: Context) -> Catalog | None:
     """The account's catalog; on failure answer with a button into the private chat and give None."""
+    hub = deps(context).panels
+    if account.id is not None and hub.cached_catalog(account.id) is None:
+        retry_after = deps(context).rate_limits.retry_after(query.from_user.id, "catalog_fetch")
+        if retry_after is not None:  # typing fast with no catalog cached: one fetch per few seconds
+            text = wait_text(_, "catalog_fetch", wait_seconds(retry_after))
+            button = InlineQueryResultsButton(text, start_parameter=RETRY_PAYLOAD)
+            await _answer(query, [], button=button, cache_time=0)
+            return None
     try:
         return await asyncio.wait_for(deps(context).panels.catalog(account), FETCH_TIMEOUT)
     except (InvalidKey, KeyDecryptError) as exc:

@@ -41,6 +41,7 @@ from bot.panel import Balance, InvalidKey, PanelError, classify_error
 from handlers import group
 from handlers import order_steps as steps
 from handlers.common import Context, Turn, esc, may_order, money, parse_callback, refuse, turn, user_data
+from handlers.limits import must_wait
 from storage import repo
 from storage.models import Account, Order, Placement
 
@@ -189,6 +190,8 @@ def problem_line(_: Translator, p: mass.Problem) -> str:
 
 
 async def _summary(t: Turn, account: Account, rows: list[mass.Row]) -> int:
+    if await must_wait(t, "mass"):
+        return ASK
     try:
         catalog = await t.deps.panels.catalog(account)
     except InvalidKey:

@@ -19,11 +19,13 @@ from handlers.common import (
     Turn,
     command_args,
     esc,
+    may_manage,
     may_order,
     money,
     refuse,
     turn,
 )
+from handlers.limits import must_wait
 from storage.models import Order, Placement, Refill, is_final_refill_status
 
 ALERT_LIMIT = 200  # Telegram's limit for a callback answer's text
@@ -72,6 +74,8 @@ def notice(t: Turn, result: Result, action: str) -> str:
         return _("A refill of this order is already in progress.")
     if kind == Kind.no_cancel:
         return _("This service does not allow cancelling orders.")
+    if kind == Kind.cancel_requested:
+        return _("Cancel already requested for this order: the panel is working on it.")
     if kind == Kind.final:
         status = status_name(_, order.status) if order and order.status else ""
         return _("This order has already ended ({status}); it cannot be cancelled.", status=status)
@@ -206,6 +210,9 @@ async def cancel_confirmed(t: Turn, order_id: int) -> None:
 def _status_line(t: Turn, line: actions.IdStatus) -> str:
     _ = t._
     ident = f"<code>{line.panel_order_id}</code>"
+    if line.withheld:
+        elsewhere = esc(_("not an order of this group"))
+        return f"⛔ {ident} {elsewhere}"
     if line.status is None:
         error = line.error
         if isinstance(error, NotFound):
@@ -270,7 +277,20 @@ async def status_command(update: Update, context: Context) -> None:
     if account is None:
         await message.reply_text(esc(t._("No panel is linked to this chat yet. Link one with /connect.")))
         return
-    lines = await actions.lookup_statuses(t.deps.sessions, t.deps.panels, account, t.chat_id, ids)
+    if await must_wait(t, "status"):
+        return
+    # In a group, members see the group's own orders; admins (asked afresh) any id of the group's account.
+    only_ours = not await may_manage(t)
+    lines = await actions.lookup_statuses(
+        t.deps.sessions, t.deps.panels, account, t.chat_id, ids, only_ours=only_ours
+    )
+    if lines and all(line.withheld for line in lines):
+        text = t._(
+            "Members can look up the orders placed in this group only; the group's admins can look up any "
+            "order id of its panel."
+        )
+        await message.reply_text(esc(text))
+        return
     failure = _whole_failure(t, lines)
     if failure is not None:
         await message.reply_text(esc(failure))

@@ -23,6 +23,7 @@ from handlers import order_actions as acting
 from handlers.accounts import chat_accounts, names_if_several
 from handlers.cards import status_mark, status_text
 from handlers.common import Button, Context, Turn, esc, int_arg, money, parse_callback, turn
+from handlers.limits import must_wait
 from storage import repo
 from storage.models import Order
 
@@ -130,6 +131,8 @@ async def show_order(t: Turn, order_id: int) -> None:
 
 
 async def refresh_order(t: Turn, order_id: int) -> None:
+    if await must_wait(t, "order_refresh"):
+        return
     result = await actions.refresh(t.deps.sessions, t.deps.panels, order_id, t.chat_id)
     await acting.report(t, result, "refresh", quiet_ok=True)
 

@@ -34,6 +34,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.i18n import LANGUAGES, translator
+from handlers import alert_offer
 from handlers.cards import yes_no
 from handlers.common import (
     Button,
@@ -287,6 +288,7 @@ async def on_timeout(update: object, context: Context) -> None:
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    alert_offer.register(application)  # the one-tap alert offered after /connect
     with warnings.catch_warnings():  # per_message=False with CallbackQueryHandlers is what we want
         warnings.simplefilter("ignore", PTBUserWarning)
         conversation = ConversationHandler(

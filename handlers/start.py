@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.accounts import KeyDecryptError
-from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
+from bot.accounts import KeyDecryptError, panel_display_host
+from bot.panel import AddressNotAllowed, InvalidKey, PanelError, PanelUnavailable, RateLimited
 from handlers.cards import service_card
 from handlers.common import Button, Context, Turn, command_args, esc, is_private, turn
 
@@ -44,7 +43,7 @@ def main_buttons(t: Turn, linked: bool) -> list[list[Button]]:
 
 
 def panel_host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    return panel_display_host(url)
 
 
 def panel_trouble(t: Turn, exc: Exception) -> str:
@@ -56,6 +55,8 @@ def panel_trouble(t: Turn, exc: Exception) -> str:
         return _("❌ The panel no longer accepts the linked API key. Link it again with /connect.")
     if isinstance(exc, KeyDecryptError):
         return _("❌ The stored API key cannot be read any more. Link it again with /connect.")
+    if isinstance(exc, AddressNotAllowed):
+        return _("❌ This panel's address is not allowed any more. Unlink it in /accounts.")
     if isinstance(exc, PanelError):
         return _("⚠️ The panel answered with an error: {error}", error=esc(exc.message))
     raise exc

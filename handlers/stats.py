@@ -22,6 +22,7 @@ from telegram.ext import Application, CommandHandler, filters
 
 from bot.i18n import Translator, lazy
 from bot.metrics import PANEL_FAILURES, Metrics, panel_summary, poll_duration, poll_finished_at
+from bot.panel import display_url
 from handlers.common import Context, Turn, clip, esc, turn
 from storage import repo
 
@@ -117,7 +118,7 @@ def _panel_lines(t: Turn) -> list[str]:
     # per panel: the clients of linked accounts, grouped by the panel's host
     panels: dict[str, _PanelRow] = {}
     for client in t.deps.panels.clients():
-        panel = panels.setdefault(urlsplit(client.url).netloc or client.url, _PanelRow())
+        panel = panels.setdefault(urlsplit(display_url(client.url)).netloc or client.url, _PanelRow())
         for (_action, outcome), n in client.stats.items():
             panel.requests += n
             panel.failures += n if outcome in PANEL_FAILURES else 0

@@ -159,6 +159,8 @@ class Order(SQLModel, table=True):
     created_at: datetime = _created()
     updated_at: datetime = _updated()
     placed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # set (in one conditional UPDATE) before a cancel is sent: a second "Yes, cancel" sends nothing
+    cancel_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Refill(SQLModel, table=True):

@@ -49,6 +49,41 @@ def test_any_panel_with_star(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().panel_allowed("https://whatever.example/api/v2")
 
 
+def test_star_allows_public_https_panels_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `*`, a chat may name any public https panel; loopback, private and link-local addresses, plain
+    http and `user:pass@` only when the operator lists that exact URL."""
+    monkeypatch.setenv("SMMBOT_ALLOWED_PANELS", "*, http://127.0.0.1:8081/api/v2")
+    s = load_settings()
+    assert s.allowed_panels is None
+    assert s.listed_panels == (DEFAULT_PANEL_URL, "http://127.0.0.1:8081/api/v2")
+    assert s.panel_allowed("https://panel.example/api/v2")
+    assert s.panel_allowed("http://127.0.0.1:8081/api/v2/")  # listed
+    for url in (
+        "http://panel.example/api/v2",
+        "https://u:p@panel.example/api/v2",
+        "https://127.0.0.1:8081/api/v2",
+        "http://127.0.0.1:8082/api/v2",
+        "https://169.254.169.254/latest",
+        "https://10.0.0.8/api/v2",
+        "https://localhost/api/v2",
+    ):
+        assert not s.panel_allowed(url), url
+    # connections to any panel but the listed ones go to public addresses only
+    assert s.panel_public_only("https://panel.example/api/v2")
+    assert not s.panel_public_only("http://127.0.0.1:8081/api/v2")
+    assert not s.panel_public_only(DEFAULT_PANEL_URL)
+
+
+def test_limits_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMMBOT_MAX_ACCOUNTS_PER_CHAT", "3")
+    monkeypatch.setenv("SMMBOT_MAX_SERVICES", "500")
+    monkeypatch.setenv("SMMBOT_CATALOG_CACHE_SIZE", "7")
+    s = load_settings()
+    assert (s.max_accounts_per_chat, s.max_services, s.catalog_cache_size) == (3, 500, 7)
+    with pytest.raises(ConfigError, match="SMMBOT_MAX_ACCOUNTS_PER_CHAT"):
+        load_settings(SMMBOT_MAX_ACCOUNTS_PER_CHAT="0")
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

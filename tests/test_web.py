@@ -24,9 +24,10 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder
 
 from bot.app import build_application, run_bot
+from bot.config import load_settings
 from bot.sandbox.botapi import BotApiEmulator
 from bot.sandbox.panel import PanelSimulator
-from bot.web import SECRET_HEADER, run_webhook
+from bot.web import DEFAULT_LISTEN, SECRET_HEADER, run_webhook
 from storage.db import create_engine
 from tests.e2e.conftest import BotEnv, Person
 
@@ -139,6 +140,58 @@ async def test_wrong_or_missing_secret_is_refused_and_nothing_handled(hook: Webh
         if s.name.endswith("_total")
     }
     assert rejected == {"secret": 3, "malformed": 1}
+
+
+async def test_a_wrong_secret_is_logged_once_a_minute(
+    hook: Webhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.web"):
+        for _ in range(5):
+            assert await hook.post({"update_id": 1}, "forged") == 403
+    lines = [r for r in caplog.records if "wrong or missing secret" in r.getMessage()]
+    assert len(lines) == 1 and "forged" not in lines[0].getMessage()
+
+
+def other_local_address() -> str | None:
+    """An address of this machine that is not loopback (None when it has none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.254.254.254", 1))  # UDP: nothing is sent, it only picks the outgoing interface
+            address = str(s.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+async def test_health_server_listens_on_loopback_unless_told(tmp_path: Path, sqlite_url: str) -> None:
+    """SMMBOT_LISTEN=":<port>" (or unset, in webhook mode: 127.0.0.1:8080) binds loopback only."""
+    assert load_settings(SMMBOT_LISTEN=":8080").listen_host_port == ("127.0.0.1", 8080)
+    assert DEFAULT_LISTEN[0] == "127.0.0.1"
+    async with servers(tmp_path, sqlite_url) as env:
+        port = free_port()
+        env.settings = env.settings.model_copy(
+            update={
+                "webhook_url": f"http://127.0.0.1:{port}{PATH}",
+                "webhook_secret": SecretStr(SECRET),
+                "listen": f":{port}",
+            }
+        )
+        env.app = build_application(env.settings, rate_limiter=False)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_webhook(env.app, env.settings, stop))
+        try:
+            await env.tg.wait_for(lambda: bool(env.tg.webhook["url"]) or task.done(), 10, what="setWebhook")
+            status, _ = await Webhook(env, port).get("/healthz")
+            assert status == 200
+            outside = other_local_address()
+            if outside is not None:
+                with pytest.raises(aiohttp.ClientConnectionError):
+                    async with aiohttp.ClientSession() as http:
+                        await http.get(f"http://{outside}:{port}/metrics", timeout=aiohttp.ClientTimeout(3))
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            env.app = None
 
 
 async def test_metrics(hook: Webhook) -> None:

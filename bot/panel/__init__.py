@@ -1,5 +1,6 @@
 """Client of the SMM panel API v2. Self-contained: imports nothing else of the project."""
 
+from .addresses import NonPublicAddress, PublicAddressResolver, display_url, is_public_ip, public_url_problem
 from .client import (
     MAX_IDS_PER_REQUEST,
     PANEL_METRICS,
@@ -11,6 +12,8 @@ from .client import (
 )
 from .errors import (
     ActionNotAllowed,
+    AddressNotAllowed,
+    AnswerTooLarge,
     BadRequest,
     DuplicateActiveOrder,
     IncorrectLink,
@@ -54,12 +57,15 @@ __all__ = [
     "USER_AGENT",
     "ActionNotAllowed",
     "AddResult",
+    "AddressNotAllowed",
+    "AnswerTooLarge",
     "BadRequest",
     "Balance",
     "DuplicateActiveOrder",
     "IncorrectLink",
     "IncorrectService",
     "InvalidKey",
+    "NonPublicAddress",
     "NotEnoughFunds",
     "NotFound",
     "OrderNotFound",
@@ -69,6 +75,7 @@ __all__ = [
     "PanelError",
     "PanelUnavailable",
     "ProtocolError",
+    "PublicAddressResolver",
     "QuantityOutOfRange",
     "RateLimited",
     "RefillNotFound",
@@ -78,8 +85,11 @@ __all__ = [
     "chunk_ids",
     "classify_error",
     "close_shared_session",
+    "display_url",
     "fields_for_type",
     "get_shared_session",
     "is_final_status",
+    "is_public_ip",
     "normalize_status",
+    "public_url_problem",
 ]

@@ -20,7 +20,10 @@ from urllib.parse import quote, quote_plus
 import aiohttp
 from yarl import URL
 
+from .addresses import NonPublicAddress, PublicAddressResolver, display_url, is_public_ip
 from .errors import (
+    AddressNotAllowed,
+    AnswerTooLarge,
     OutcomeUnknown,
     PanelError,
     PanelUnavailable,
@@ -71,34 +74,47 @@ USER_AGENT = (
 )
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json, text/plain;q=0.9, */*;q=0.8"}
 MAX_IDS_PER_REQUEST = 100
-_MAX_BODY = 32 * 1024 * 1024
+# The longest answers read: a catalog of ~20,000 services with long descriptions fits in 8 MB; the other
+# actions answer a few KB (a multi-status of 100 ids). Longer is a broken or hostile panel.
+SERVICES_MAX_BYTES = 8 * 1024 * 1024
+ANSWER_MAX_BYTES = 1024 * 1024
 _SNIPPET = 200
 
 PANEL_METRICS: Counter[tuple[str, str]] = Counter()
 """Process-wide count of HTTP attempts by (action, outcome); outcome is "ok" or the error class name."""
 
-_shared: aiohttp.ClientSession | None = None
+# The process's two sessions: [0] reaches any address, [1] public addresses only (PublicAddressResolver).
+_shared: list[aiohttp.ClientSession | None] = [None, None]
 _shared_loop: asyncio.AbstractEventLoop | None = None
 
 
-def get_shared_session() -> aiohttp.ClientSession:
-    """The process's ClientSession, created lazily on the running loop (recreated if that loop changed)."""
-    global _shared, _shared_loop
+def get_shared_session(*, public_only: bool = False) -> aiohttp.ClientSession:
+    """The process's ClientSession, created lazily on the running loop (recreated if that loop changed).
+    `public_only`: the session whose connector resolves names to public addresses only."""
+    global _shared_loop
     loop = asyncio.get_running_loop()
-    if _shared is None or _shared.closed or _shared_loop is not loop:
-        _shared = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100, limit_per_host=20, ttl_dns_cache=300),
+    if _shared_loop is not loop:
+        _shared[:] = [None, None]
+        _shared_loop = loop
+    session = _shared[public_only]
+    if session is None or session.closed:
+        resolver = PublicAddressResolver() if public_only else None
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=100, limit_per_host=20, ttl_dns_cache=300, resolver=resolver
+            ),
             cookie_jar=aiohttp.DummyCookieJar(),  # no state shared between accounts
         )
-        _shared_loop = loop
-    return _shared
+        _shared[public_only] = session
+    return session
 
 
 async def close_shared_session() -> None:
-    global _shared, _shared_loop
-    session, _shared, _shared_loop = _shared, None, None
-    if session is not None and not session.closed:
-        await session.close()
+    global _shared_loop
+    sessions, _shared[:], _shared_loop = list(_shared), [None, None], None
+    for session in sessions:
+        if session is not None and not session.closed:
+            await session.close()
 
 
 def chunk_ids(ids: Iterable[int], size: int = MAX_IDS_PER_REQUEST) -> list[list[int]]:
@@ -125,7 +141,12 @@ class PanelClient:
         write_timeout: float | None = None,
         max_retry_after: float = 30.0,
         owns_session: bool = False,
+        public_only: bool = False,
+        services_max_bytes: int = SERVICES_MAX_BYTES,
+        answer_max_bytes: int = ANSWER_MAX_BYTES,
     ) -> None:
+        """`public_only`: connect to public internet addresses only (AddressNotAllowed otherwise): for
+        panels that chats chose, not the operator. `*_max_bytes`: the longest answers (AnswerTooLarge)."""
         parsed = URL(url.strip())
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValueError("panel URL must be an http(s) URL")
@@ -133,6 +154,9 @@ class PanelClient:
         self._key = key
         self._session = session
         self._owns_session = owns_session and session is not None
+        self.public_only = public_only
+        self.services_max_bytes = services_max_bytes
+        self.answer_max_bytes = answer_max_bytes
         self._read_timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._write_timeout = aiohttp.ClientTimeout(total=write_timeout or timeout, connect=connect_timeout)
         self.read_retries = max(0, read_retries)
@@ -146,7 +170,7 @@ class PanelClient:
         self.last_failure_at: float | None = None  # time.time()
 
     def __repr__(self) -> str:
-        return f"PanelClient(url={self.url!r})"
+        return f"PanelClient(url={display_url(self.url)!r})"
 
     __str__ = __repr__
 
@@ -381,7 +405,10 @@ class PanelClient:
 
     async def _round_trip(self, action: str, params: dict[str, str], write: bool) -> Any:
         lost = OutcomeUnknown if write else PanelUnavailable  # what a failure after sending means
-        session = self._session or get_shared_session()
+        if self.public_only and self._ip_literal_refused():
+            raise AddressNotAllowed(f"{self._host} is not a public internet address")
+        session = self._session or get_shared_session(public_only=self.public_only)
+        limit = self.services_max_bytes if action == "services" else self.answer_max_bytes
         data = {"key": self._key, "action": action, **params}
         try:
             async with (
@@ -396,11 +423,21 @@ class PanelClient:
             ):
                 http_status, headers = resp.status, resp.headers
                 body = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):
-                    body += chunk
-                    if len(body) > _MAX_BODY:
-                        raise lost("answer too large", http_status=http_status)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                if (resp.content_length or 0) <= limit:  # a declared length over the limit: not read at all
+                    async for chunk in resp.content.iter_chunked(65536):
+                        body += chunk
+                        if len(body) > limit:
+                            break
+                if len(body) > limit or (resp.content_length or 0) > limit:
+                    too_large = f"{action}: the answer is larger than {limit // 1024} KB"
+                    if write:  # the panel acted (or not): its answer cannot tell
+                        raise OutcomeUnknown(too_large, http_status=http_status)
+                    raise AnswerTooLarge(too_large)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, NonPublicAddress):
+                raise AddressNotAllowed(f"{self._host} resolves to no public internet address") from None
+            raise PanelUnavailable(f"cannot connect: {self._describe(exc)}", request_sent=False) from None
+        except aiohttp.ConnectionTimeoutError as exc:
             raise PanelUnavailable(f"cannot connect: {self._describe(exc)}", request_sent=False) from None
         except TimeoutError as exc:
             raise lost(f"timeout: {self._describe(exc)}") from None
@@ -431,6 +468,11 @@ class PanelClient:
                 raise refine_by_http_status(PanelError(f"HTTP {http_status}"), http_status)
             raise lost(f"HTTP {http_status}", snippet=snippet, http_status=http_status)
         return payload
+
+    def _ip_literal_refused(self) -> bool:
+        # aiohttp connects to an IP literal without asking the resolver: check it here.
+        host = self._host
+        return (host.replace(".", "").isdigit() or ":" in host) and not is_public_ip(host)
 
     def _describe(self, exc: BaseException) -> str:
         # Our own text: the type, and the exception's message scrubbed and cut.

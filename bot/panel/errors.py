@@ -163,6 +163,19 @@ class ProtocolError(PanelError):
     default_message = "unexpected answer shape"
 
 
+class AnswerTooLarge(ProtocolError):
+    """The answer was longer than the client reads for that action (a read; a write's is OutcomeUnknown)."""
+
+    default_message = "the panel's answer is too large"
+
+
+class AddressNotAllowed(PanelError):
+    """The panel's host is not on the public internet (or resolves to no public address) while the client
+    was told to reach public addresses only. Nothing was sent."""
+
+    default_message = "the panel's address is not a public internet address"
+
+
 def _norm(text: str) -> str:
     # "neworder.error.not_enough_funds" -> "neworder error not enough funds"
     text = re.sub(r"[._\-:!,;'\"()]+", " ", text.lower())

@@ -362,3 +362,25 @@ async def placement_counts(session: AsyncSession) -> dict[str, int]:
     """placement -> number of orders, for /stats."""
     rows = await session.execute(select(Order.placement, func.count()).group_by(Order.placement))
     return {placement: int(n) for placement, n in rows.all()}
+
+
+async def claim_cancel(session: AsyncSession, order_id: int) -> bool:
+    """Mark that a cancel of the order is being sent; False when one was already (one conditional UPDATE:
+    of two presses, concurrent or not, exactly one gets True). Commits."""
+    await session.commit()
+    stmt = (
+        update(Order)
+        .where(Order.id == order_id, Order.cancel_requested_at.is_(None))  # type: ignore[union-attr]
+        .values(cancel_requested_at=utcnow(), updated_at=utcnow())
+        .returning(Order.id)
+    )
+    result = await session.execute(stmt, execution_options={"synchronize_session": False})
+    claimed = result.scalar_one_or_none() is not None
+    await session.commit()
+    return claimed
+
+
+async def release_cancel(session: AsyncSession, order_id: int) -> None:
+    """Forget a cancel that never reached the panel (not sent, or refused), so that it may be asked again."""
+    stmt = update(Order).where(Order.id == order_id).values(cancel_requested_at=None, updated_at=utcnow())
+    await session.execute(stmt, execution_options={"synchronize_session": False})

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import FINAL_REFILL_STATUSES, Order, Placement, Refill, is_final_refill_status
@@ -73,6 +73,14 @@ async def refills_for_order(session: AsyncSession, order_id: int) -> list[Refill
     """Oldest first."""
     stmt = select(Refill).where(Refill.order_id == order_id).order_by(Refill.id)
     return list((await session.scalars(stmt)).all())
+
+
+async def lock_order(session: AsyncSession, order_id: int) -> None:
+    """Take the order's row lock (PostgreSQL) or the write lock (SQLite) for the rest of the transaction:
+    two refill requests of one order, from two instances at once, then check and create one after the
+    other. A no-op UPDATE, so it needs no SELECT ... FOR UPDATE support."""
+    stmt = update(Order).where(Order.id == order_id).values(updated_at=Order.updated_at)
+    await session.execute(stmt, execution_options={"synchronize_session": False})
 
 
 async def has_refill_in_progress(session: AsyncSession, order_id: int) -> bool:

@@ -155,7 +155,7 @@ async def run(url: str, ids: list[list[int]], data_dir: Path) -> None:
     db_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
     await migrate(db_url)
     settings = load_settings(
-        SMMBOT_DATA_DIR=str(data_dir), SMMBOT_DATABASE_URL=db_url, SMMBOT_ALLOWED_PANELS="*"
+        SMMBOT_DATA_DIR=str(data_dir), SMMBOT_DATABASE_URL=db_url, SMMBOT_ALLOWED_PANELS=f"*,{url}"
     )
     deps = Deps.from_settings(settings)
     started = time.perf_counter()

@@ -84,6 +84,11 @@ class Person:
     def text(self) -> str:
         return self.last.get("text", "")
 
+    def recent_text(self, count: int = 2) -> str:
+        """The bot's last `count` messages in this chat, joined (after /connect: the link's result, then the
+        low-balance alert offer)."""
+        return "\n".join(m.get("text", "") for m in self.tg.bot_messages(self.chat_id)[-count:])
+
     def buttons(self, message: dict | None = None) -> list[str]:
         return [label for label, _ in self.tg.buttons(message or self.last)]
 

@@ -86,7 +86,7 @@ async def test_connect_only_for_admins_and_the_key_goes_through_the_private_chat
     env.tg.set_admin(GROUP, ADMIN, True)
     await ada.say("/start connect_g1001")
     await ada.say(KEY)
-    assert "Panel linked" in ada.text and "Team" in ada.text
+    assert "Panel linked" in ada.recent_text() and "Team" in ada.recent_text()
     assert "Ada linked the panel" in admin.text
     async with env.deps.sessions() as session:
         (account,) = await repo.accounts.list_accounts(session, GROUP)

@@ -37,8 +37,9 @@ async def test_telegram_language_tr_gets_turkish_everywhere(env: BotEnv) -> None
     await ayse.say("kısa")
     assert "Bu bir API anahtarına benzemiyor" in ayse.text
     await ayse.say(KEY)
-    assert "✅ Panel bağlandı" in ayse.text and "💰 Bakiye: 100.00 USD" in ayse.text
-    assert {"🛒 Yeni sipariş", "📋 Siparişler", "💰 Bakiye", "🔎 Servisler"} <= set(ayse.buttons())
+    assert "✅ Panel bağlandı" in ayse.recent_text() and "💰 Bakiye: 100.00 USD" in ayse.recent_text()
+    linked = ayse.message_with_button("🛒 Yeni sipariş")
+    assert {"🛒 Yeni sipariş", "📋 Siparişler", "💰 Bakiye", "🔎 Servisler"} <= set(ayse.buttons(linked))
 
     await ayse.say("/services")
     assert "📂 Servisler:" in ayse.text and "kategoride" in ayse.text

@@ -61,6 +61,9 @@ class PushEnv:
     ) -> tuple[Account, str]:
         """A chat with a linked account on a fresh simulator key; (account, key)."""
         sim = sim or self.sim
+        settings = self.deps.settings
+        if sim.url not in settings.listed_panels:  # as if the operator listed it (a loopback panel)
+            settings.__dict__["listed_panels"] = (*settings.listed_panels, sim.url)
         self._keys += 1
         key = f"push-key-{chat_id}-{self._keys}"
         sim.add_key(key, balance, "USD")
