@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from bot.accounts import KeyVault
 from bot.config import Settings
 from bot.leader import Leadership
 from bot.panels import PanelHub
+from bot.rate_limits import RateLimits
 from storage.db import create_engine, make_session_factory
 
 
@@ -27,6 +28,8 @@ class Deps:
     leader: Leadership = None  # type: ignore[assignment]  # set in __post_init__
     last_poll: Any = None
     last_poll_at: datetime | None = None
+    # per-user limits shared by the chat and the Mini App (bot/rate_limits.py)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     def __post_init__(self) -> None:
         if self.leader is None:

@@ -19,3 +19,26 @@ def format_money(amount: Decimal | None, currency: str | None = None) -> str:
     whole, _, frac = text.partition(".")
     text = f"{whole}.{frac.ljust(2, '0')}"
     return f"{text} {esc(currency)}" if currency else text
+
+
+def delivered(quantity: int | None, remains: int | None) -> int | None:
+    """How much of an order the panel has delivered (quantity − remains), within [0, quantity]."""
+    if quantity is None or remains is None or quantity <= 0:
+        return None
+    return min(quantity, max(0, quantity - remains))
+
+
+def progress_percent(quantity: int | None, remains: int | None) -> int | None:
+    done = delivered(quantity, remains)
+    if done is None or quantity is None:
+        return None
+    return done * 100 // quantity
+
+
+def progress_bar(quantity: int | None, remains: int | None, width: int = 10) -> str | None:
+    """`▓▓▓▓▓░░░░░ 50%` for an order whose remains are known; None otherwise."""
+    percent = progress_percent(quantity, remains)
+    if percent is None:
+        return None
+    filled = percent * width // 100
+    return f"{'▓' * filled}{'░' * (width - filled)} {percent}%"

@@ -145,3 +145,20 @@ def low_balance(chat: Chat, low: list[Account], host_of: dict[int, str] | None =
         host = (host_of or {}).get(account.id or 0)
         lines.append(f"{line} — <code>{esc(host)}</code>" if host else line)
     return Notice("\n".join(lines), [[{"text": _("💰 Balance"), "callback_data": "bal:show"}]])
+
+
+def order_placed(chat: Chat | None, order: Order, account: str | None = None) -> Notice:
+    """An order placed from the Mini App, told in the chat as the chat's own Confirm tells it."""
+    _ = chat_translator(chat)
+    price = order.charge if order.charge is not None else order.price
+    lines = [
+        _("✅ Order placed."),
+        "",
+        _("🕓 Order {order} — {status}", order=order_ref(order), status=shown_status(_, order.status)),
+        *_details(_, order, account),
+    ]
+    if order.quantity is not None:
+        lines.append(_("Quantity: {quantity}", quantity=order.quantity))
+    lines.append(_("Price: {price}", price=format_money(price, order.currency)))
+    row = [_show_button(_, order), {"text": _("🔄 Refresh"), "callback_data": f"o:ref:{order.id}"}]
+    return Notice("\n".join(lines), [row])
