@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import notices, ordering
+from bot import delivery, notices, ordering
 from bot.formatting import format_money
 from bot.i18n import Translator, lazy
 from bot.order_form import check_form, store_draft
@@ -132,6 +132,7 @@ class OrderApi:
                     session, order.chat_id, notice.text, notice.buttons, dedupe_key=f"app-placed:{order.id}"
                 )
                 await session.commit()
+            delivery.wake(self.requests.application)  # sent now, not at the next outbox poll
         except Exception:  # the order is placed and shown in the page; the chat message is a courtesy
             log.exception("order %s: could not queue the chat's notice", order.id)
 
