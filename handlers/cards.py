@@ -19,6 +19,7 @@ import html
 import re
 from collections.abc import Sequence
 
+from bot.formatting import progress_bar
 from bot.i18n import Translator, status_name
 from bot.panel import Service, normalize_status
 from handlers.common import Button, esc, money
@@ -134,6 +135,9 @@ def order_card(
         lines.append(_("Start count: {count}", count=order.start_count))
     if order.remains is not None and order.placement == Placement.placed:
         lines.append(_("Remains: {remains}", remains=order.remains))
+        bar = progress_bar(order.quantity, order.remains)
+        if bar:
+            lines.append(f"<code>{bar}</code>")
     if order.error:
         lines.append(_("Panel says: {error}", error=esc(order.error)))
     if order.placement == Placement.unclear:

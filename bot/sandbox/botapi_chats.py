@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from bot.sandbox.botapi_methods import BotApiMethods, _json_param
+from bot.sandbox.botapi_methods import BotApiMethods, _json_param, check_web_app
 from bot.sandbox.botapi_state import bad
 from bot.sandbox.botapi_text import utf16_len
 
@@ -145,8 +145,19 @@ class BotApiChats(BotApiMethods):
         return True
 
     def api_setChatMenuButton(self, p: dict) -> bool:
+        """For one private chat, or the default (no chat_id); a web_app button needs a text and a URL."""
         chat_id = self.resolve_chat_id(p["chat_id"]) if p.get("chat_id") else None
-        self.menu_buttons[chat_id] = _json_param(p.get("menu_button"), "menu button") or {"type": "default"}
+        if chat_id is not None and self.chat(chat_id).get("type") != "private":
+            raise bad("chat not found")  # Telegram: menu buttons belong to private chats
+        button = _json_param(p.get("menu_button"), "menu button") or {"type": "default"}
+        kind = button.get("type") if isinstance(button, dict) else None
+        if kind not in ("commands", "web_app", "default"):
+            raise bad("can't parse menu button: unsupported menu button type")
+        if kind == "web_app":
+            if not str(button.get("text") or "").strip():
+                raise bad("can't parse menu button: text is empty")
+            check_web_app(button.get("web_app"))
+        self.menu_buttons[chat_id] = button
         return True
 
     def api_getChatMenuButton(self, p: dict) -> dict:

@@ -58,6 +58,14 @@ def _json_param(value: Any, what: str) -> Any:
     return value
 
 
+def check_web_app(info: Any) -> None:
+    """A WebAppInfo: an https URL (http on loopback too, for the sandbox: Telegram itself wants https)."""
+    url = info.get("url") if isinstance(info, dict) else None
+    loopback = isinstance(url, str) and url.startswith(("http://127.0.0.1", "http://localhost"))
+    if not isinstance(url, str) or not (url.startswith("https://") or loopback):
+        raise bad("BUTTON_URL_INVALID")
+
+
 class BotApiMethods(BotApiState):
     # --- shared checks ---
     def _target(self, p: dict) -> int:
@@ -127,6 +135,8 @@ class BotApiMethods(BotApiState):
             data = button["callback_data"]
             if not isinstance(data, str) or not 1 <= len(data.encode()) <= 64:
                 raise bad("BUTTON_DATA_INVALID")
+        if "web_app" in button:
+            check_web_app(button["web_app"])
         if "url" in button:
             url = button["url"]
             if not isinstance(url, str) or not url or any(c.isspace() for c in url):
@@ -146,9 +156,16 @@ class BotApiMethods(BotApiState):
             raise bad("message to be replied not found")
         return self.quoted(message)
 
+    def _check_web_app_chat(self, chat_id: int, inline: dict | None) -> None:
+        """Telegram takes web_app buttons in private chats only (groups get a startapp link instead)."""
+        rows = (inline or {}).get("inline_keyboard") or []
+        if any("web_app" in b for row in rows for b in row) and self.chat(chat_id).get("type") != "private":
+            raise bad("BUTTON_TYPE_INVALID")
+
     def _send(
         self, chat_id: int, p: dict, inline: dict | None, raw_markup: dict | None, **fields: Any
     ) -> dict:
+        self._check_web_app_chat(chat_id, inline)
         self.check_flood(chat_id)
         message = self.new_message(
             chat_id, self.bot_user, reply_to_message=self._reply(chat_id, p), reply_markup=inline, **fields
@@ -175,6 +192,7 @@ class BotApiMethods(BotApiState):
     def _apply_edit(
         self, chat_id: int, message: dict, changes: dict, raw_markup: dict | None, p: dict
     ) -> dict:
+        self._check_web_app_chat(chat_id, changes.get("reply_markup"))
         if all(message.get(k) == v for k, v in changes.items()):
             raise bad(NOT_MODIFIED)
         for key, value in changes.items():

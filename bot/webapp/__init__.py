@@ -14,15 +14,21 @@ handlers/.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from telegram import Bot, MenuButtonWebApp, WebAppInfo
+from telegram.error import TelegramError
 
 from bot.webapp.api_catalog import CatalogApi
 from bot.webapp.api_order import OrderApi
 from bot.webapp.api_orders import OrdersApi
 from bot.webapp.pages import page_routes, security_middleware
 from bot.webapp.requests import App, Requests
+
+log = logging.getLogger(__name__)
 
 
 def webapp_path(url: str) -> str:
@@ -43,3 +49,14 @@ def install(app: web.Application, application: App) -> str:
     app.add_routes(OrderApi(requests, catalogs).routes(base))
     app.add_routes(OrdersApi(requests).routes(base))
     return base
+
+
+MENU_TEXT = "📱 App"  # the default menu button is one for every language: short and neutral
+
+
+async def publish_menu_button(bot: Bot[Any], url: str) -> None:
+    """Every private chat's menu button opens the app (the default, set once at start)."""
+    try:
+        await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(MENU_TEXT, WebAppInfo(url)))
+    except TelegramError as exc:  # the bot works without it; say why once
+        log.warning("Could not set the Mini App menu button: %s", exc)

@@ -53,7 +53,6 @@ PAGE = {
     "no_account": lazy("No panel is linked to this chat yet."),
     "more": lazy("More"),
     "back": lazy("Back"),
-    "error": lazy("Something did not work: {error}"),
     "auth": lazy("Open this page from the bot in Telegram."),
 }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.webapp.conftest import AppEnv
 
 LINK = "https://instagram.com/p/app1"
@@ -124,3 +126,33 @@ async def test_security_headers(app_env: AppEnv) -> None:
         page = await response.text()
         assert "<script>" not in page and "style=" not in page
         assert "telegram-web-app.js" not in page  # http on loopback: the test page never loads it
+
+
+async def test_chat_offers_the_app(app_env: AppEnv) -> None:
+    """/start shows a web_app button in a private chat, a startapp link in a group; the menu button opens
+    the app; the emulator refuses web_app buttons in groups, as Telegram does."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
+    from telegram.error import BadRequest
+
+    alice = await app_env.connected(101)
+    await alice.say("/start")
+    buttons = [b for row in alice.last["reply_markup"]["inline_keyboard"] for b in row]
+    app = next(b for b in buttons if "Open app" in b["text"])
+    assert app["web_app"]["url"] == app_env.settings.webapp_url
+    menu = app_env.tg.menu_buttons[None]
+    assert menu["type"] == "web_app" and menu["web_app"]["url"] == app_env.settings.webapp_url
+
+    group = -100999
+    app_env.tg.add_group(group, "Shop", admins=[101])
+    await app_env.link(group)
+    in_group = app_env.in_group(alice, group)
+    await in_group.say("/start@" + app_env.tg.bot_user["username"])
+    buttons = [b for row in in_group.last["reply_markup"]["inline_keyboard"] for b in row]
+    link = next(b for b in buttons if "Open app" in b["text"])
+    assert link["url"] == f"https://t.me/{app_env.tg.bot_user['username']}?startapp=g{group}"
+
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("x", web_app=WebAppInfo("https://e.com/app"))]])
+    with pytest.raises(BadRequest, match=r"(?i)button_type_invalid"):
+        await app_env.app.bot.send_message(group, "x", reply_markup=markup)
+    with pytest.raises(BadRequest):
+        await app_env.app.bot.set_chat_menu_button(group)
