@@ -78,9 +78,13 @@ class OrderApi:
     async def quote(self, request: web.Request) -> web.Response:
         """Price and balance after, as the user types (the stored balance: no panel call per keystroke)."""
         _caller, account, _service, check = await self._form(request, write=False)
-        return json_response(
-            {"errors": check.errors, **_balance_lines(check.price, account.last_balance, account.currency)}
-        )
+        amount, currency = account.last_balance, account.currency
+        if amount is None:  # never read yet: once, then it is stored on the account
+            deps = self.requests.deps
+            balance = await ordering.refresh_balance(deps.sessions, deps.panels, account)
+            if balance is not None:
+                amount, currency = balance.amount, balance.currency or currency
+        return json_response({"errors": check.errors, **_balance_lines(check.price, amount, currency)})
 
     async def draft(self, request: web.Request) -> web.Response:
         """Every field valid: the balance read afresh, the draft stored; its token goes into Confirm."""

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from bot.catalog import Catalog
+from bot.formatting import format_money
 from bot.panel import Service
 
 REFILL, CANCEL, DRIPFEED = 1, 2, 4
@@ -34,7 +35,7 @@ def _row(service: Service, cats: dict[str, int], types: dict[str, int]) -> list[
         service.name,
         cats.setdefault(service.category or "—", len(cats)),
         types.setdefault(service.type or "Default", len(types)),
-        None if service.rate is None else str(service.rate),
+        None if service.rate is None else format_money(service.rate),  # exact text, as the chat shows it
         service.min,
         service.max,
         _flags(service),
