@@ -108,9 +108,11 @@ class CatalogApi:
         assert account.id is not None
         document = self.documents.document(account.id, catalog)
         # the cached catalog document goes in as it is: no re-encoding of 10,000 rows per request
-        return web.Response(
+        response = web.Response(
             body=head[:-1].encode() + b',"catalog":' + document + b"}", content_type="application/json"
         )
+        response.enable_compression()  # gzip when the client takes it: a fifth of the bytes for 10,000 rows
+        return response
 
     async def search(self, request: web.Request) -> web.Response:
         caller = await self.requests.caller(request)
