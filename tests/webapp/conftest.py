@@ -4,6 +4,7 @@ its aiohttp server on a loopback port, and a client that signs initData as Teleg
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -104,3 +105,20 @@ async def make_app_env(tmp_path: Path, db_url: str, **panel_options: Any) -> Asy
 async def app_env(tmp_path: Path, sqlite_url: str) -> AsyncIterator[AppEnv]:
     async for e in make_app_env(tmp_path, sqlite_url):
         yield e
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); the browser tests need it")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            await launched.close()

@@ -7,34 +7,13 @@ Playwright or Chromium is missing (`make test` installs Chromium with apt-get wh
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.webapp.conftest import AppEnv
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 LINK = "https://instagram.com/p/browser1"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); the browser tests need it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _open(browser: Any, env: AppEnv, init: str) -> tuple[Any, list[str]]:
