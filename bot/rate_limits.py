@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 # action -> (attempts, window in seconds). Writes (placing, refilling, cancelling) are the scarce ones.
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "order": (10, 60.0),
+    "draft": (30, 60.0),
     "refill": (10, 60.0),
     "cancel": (10, 60.0),
     "refresh": (30, 60.0),

@@ -15,7 +15,6 @@ handlers/.
 from __future__ import annotations
 
 import logging
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -54,7 +53,7 @@ def install(app: web.Application, application: App) -> str:
 MENU_TEXT = "📱 App"  # the default menu button is one for every language: short and neutral
 
 
-async def publish_menu_button(bot: Bot[Any], url: str) -> None:
+async def publish_menu_button(bot: Bot, url: str) -> None:
     """Every private chat's menu button opens the app (the default, set once at start)."""
     try:
         await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(MENU_TEXT, WebAppInfo(url)))

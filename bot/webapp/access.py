@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from typing import Any
 
 from telegram import Bot, ChatMember
 from telegram.error import BadRequest, Forbidden
@@ -42,7 +41,7 @@ def startapp_link(bot_username: str, group_id: int) -> str:
 
 
 class ChatAccess:
-    def __init__(self, bot: Bot[Any]) -> None:
+    def __init__(self, bot: Bot) -> None:
         self.bot = bot
         self._admins: OrderedDict[tuple[int, int], tuple[bool, float]] = OrderedDict()
 

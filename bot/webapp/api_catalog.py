@@ -48,7 +48,7 @@ class CatalogApi:
         self.requests = requests
         self.documents = CatalogDocuments()
 
-    def routes(self, base: str) -> list[web.RouteDef]:
+    def routes(self, base: str) -> list[web.AbstractRouteDef]:
         return [
             web.get(f"{base}/api/me", guarded(self.me)),
             web.get(f"{base}/api/catalog", guarded(self.catalog)),

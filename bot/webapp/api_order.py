@@ -52,16 +52,18 @@ class OrderApi:
         self.requests = requests
         self.catalogs = catalogs
 
-    def routes(self, base: str) -> list[web.RouteDef]:
+    def routes(self, base: str) -> list[web.AbstractRouteDef]:
         return [
             web.post(f"{base}/api/quote", guarded(self.quote)),
             web.post(f"{base}/api/draft", guarded(self.draft)),
             web.post(f"{base}/api/confirm", guarded(self.confirm)),
         ]
 
-    async def _form(self, request: web.Request, *, write: bool) -> tuple[Caller, Account, Service, Any]:
+    async def _form(
+        self, request: web.Request, *, write: bool, action: str = "read"
+    ) -> tuple[Caller, Account, Service, Any]:
         data = await body(request)
-        caller = await self.requests.caller(request, write=write, chat=data.get("chat"))
+        caller = await self.requests.caller(request, write=write, action=action, chat=data.get("chat"))
         account = caller.account(data.get("account"))
         catalog = await self.catalogs.load_catalog(caller, account)
         try:
@@ -88,7 +90,7 @@ class OrderApi:
 
     async def draft(self, request: web.Request) -> web.Response:
         """Every field valid: the balance read afresh, the draft stored; its token goes into Confirm."""
-        caller, account, service, check = await self._form(request, write=True)
+        caller, account, service, check = await self._form(request, write=True, action="draft")
         if not check.ok:
             return json_response({"errors": check.errors}, 400)
         deps = self.requests.deps

@@ -54,7 +54,7 @@ class OrdersApi:
     def __init__(self, requests: Requests) -> None:
         self.requests = requests
 
-    def routes(self, base: str) -> list[web.RouteDef]:
+    def routes(self, base: str) -> list[web.AbstractRouteDef]:
         return [
             web.get(f"{base}/api/orders", guarded(self.orders)),
             web.post(f"{base}/api/orders/{{order_id:\\d+}}/{{action}}", guarded(self.act)),

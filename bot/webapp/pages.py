@@ -64,7 +64,7 @@ def security_middleware(base: str) -> web.middleware:  # type: ignore[valid-type
     return add_headers
 
 
-def page_routes(base: str, *, telegram_js: bool, title: str = "SMM Panel") -> list[web.RouteDef]:
+def page_routes(base: str, *, telegram_js: bool, title: str = "SMM Panel") -> list[web.AbstractRouteDef]:
     version = static_version()
     html = _templates.get_template("index.html").render(
         base=base, version=version, telegram_js=telegram_js, title=title
