@@ -3,7 +3,7 @@
 
     auth.py          initData (Telegram's signature) -> the user
     access.py        which chat's accounts the user may reach (admins only in groups)
-    requests.py      what every API request goes through (auth, access, rate limits, JSON errors)
+    request_context.py  what every API request goes through (auth, access, rate limits, JSON errors)
     api_catalog.py   /api/me, /api/catalog (compact, filtered in the page), /api/search, /api/service
     api_order.py     /api/quote, /api/draft, /api/confirm (ordering.place_order: exactly once)
     api_orders.py    /api/orders, /api/orders/<id>/<refresh|refill|cancel>, /api/spend.svg
@@ -25,7 +25,7 @@ from bot.webapp.api_catalog import CatalogApi
 from bot.webapp.api_order import OrderApi
 from bot.webapp.api_orders import OrdersApi
 from bot.webapp.pages import page_routes, security_middleware
-from bot.webapp.requests import App, Requests
+from bot.webapp.request_context import App, Requests
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,15 @@ from bot.formatting import format_money
 from bot.order_form import form_fields
 from bot.panel import InvalidKey, PanelError, Service
 from bot.webapp.catalog_data import CatalogDocuments, search_rows
-from bot.webapp.requests import ApiError, Caller, Requests, account_name, guarded, int_param, json_response
+from bot.webapp.request_context import (
+    ApiError,
+    Caller,
+    Requests,
+    account_name,
+    guarded,
+    int_param,
+    json_response,
+)
 from bot.webapp.texts import page_texts
 from storage import repo
 from storage.models import Account

@@ -20,7 +20,7 @@ from bot.order_form import check_form, store_draft
 from bot.panel import Service
 from bot.webapp.api_catalog import CatalogApi
 from bot.webapp.api_orders import order_json
-from bot.webapp.requests import ApiError, Caller, Requests, account_name, body, guarded, json_response
+from bot.webapp.request_context import ApiError, Caller, Requests, account_name, body, guarded, json_response
 from storage import repo
 from storage.models import Account, Order
 

@@ -14,7 +14,7 @@ from bot.formatting import delivered, format_money, progress_percent
 from bot.i18n import Translator, status_name
 from bot.panel import normalize_status
 from bot.webapp.charts import spend_svg
-from bot.webapp.requests import ApiError, Requests, body, guarded, int_param, json_response
+from bot.webapp.request_context import ApiError, Requests, body, guarded, int_param, json_response
 from bot.webapp.texts import action_notice
 from storage import repo
 from storage.models import Order, Placement

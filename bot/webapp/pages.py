@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from bot.webapp.requests import Handler
+from bot.webapp.request_context import Handler
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
