@@ -19,6 +19,7 @@ from bot.webapp.request_context import (
     Caller,
     Requests,
     account_name,
+    body,
     guarded,
     int_param,
     json_response,
@@ -62,6 +63,7 @@ class CatalogApi:
             web.get(f"{base}/api/catalog", guarded(self.catalog)),
             web.get(f"{base}/api/search", guarded(self.search)),
             web.get(f"{base}/api/service", guarded(self.service)),
+            web.post(f"{base}/api/favourite", guarded(self.favourite)),
         ]
 
     async def load_catalog(self, caller: Caller, account: Account) -> Catalog:
@@ -148,3 +150,22 @@ class CatalogApi:
                 "fields": form_fields(caller._, service),
             }
         )
+
+    async def favourite(self, request: web.Request) -> web.Response:
+        """Star or unstar a service of the account (the chat's favourites, shared with /services)."""
+        data = await body(request)
+        caller = await self.requests.caller(request, write=True, action="favourite", chat=data.get("chat"))
+        account = caller.account(data.get("account"))
+        service_id = int_param(data.get("service"), "service")
+        catalog = await self.load_catalog(caller, account)
+        if service_id is None or catalog.get(service_id) is None:
+            raise ApiError(404, caller._("No service with id {id} on your panel.", id=service_id))
+        assert account.id is not None
+        async with self.requests.deps.sessions() as session:
+            if data.get("on"):
+                await repo.favorites.add_favorite(session, caller.chat_id, account.id, service_id)
+            else:
+                await repo.favorites.remove_favorite(session, caller.chat_id, account.id, service_id)
+            await session.commit()
+            starred = await repo.favorites.is_favorite(session, caller.chat_id, account.id, service_id)
+        return json_response({"service": service_id, "favourite": starred})

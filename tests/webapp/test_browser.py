@@ -97,3 +97,20 @@ async def test_refused_without_valid_init_data(app_env: AppEnv, browser: Any) ->
     await page.wait_for_selector("#notice:not(.hidden)")
     assert "Telegram" in (await page.text_content("#notice") or "")
     assert await page.locator("#services li").count() == 0
+
+
+async def test_favourites_come_first(app_env: AppEnv, browser: Any) -> None:
+    account = await app_env.link(101)
+    page, problems = await _open(browser, app_env, app_env.init_data(101))
+    tenth = app_env.panel.catalog[9]["service"]
+    await page.click(f'#services li[data-id="{tenth}"]')
+    await page.click("#star")
+    await page.wait_for_selector('#star[aria-pressed="true"]')
+    await page.click("#back")
+    assert await page.get_attribute("#services li:first-child", "data-id") == str(tenth)
+    assert await page.locator("#services li:first-child .name.fav").count() == 1
+    from storage import repo
+
+    async with app_env.deps.sessions() as session:  # the chat's own favourites (/services shows them too)
+        assert await repo.favorites.is_favorite(session, 101, account, tenth)
+    assert not problems, problems

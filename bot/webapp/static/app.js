@@ -159,10 +159,10 @@
     state.service = data;
     state.token = null;
     $("svc-name").textContent = s.name;
-    $("svc-name").classList.toggle("fav", !!data.favourite);
     $("svc-meta").textContent = "#" + s.id + " · " + s.category + " · " + s.type + " · " + (s.rate || "—") + " " + (data.currency || "") + " " + t("per_1000") + " · " + t("min_max", { min: s.min ?? "—", max: s.max ?? "—" });
     $("svc-flags").replaceChildren(flagChips(s.refill, s.cancel, s.dripfeed));
     $("svc-desc").textContent = s.description || "";
+    showStar(!!data.favourite);
     const box = $("fields");
     box.replaceChildren(...data.fields.map(fieldInput));
     $("q-balance").textContent = data.balance ? data.balance + " " + (data.currency || "") : "—";
@@ -170,6 +170,21 @@
     setSummary(false);
     show("service");
     scheduleQuote();
+  }
+
+  function showStar(on) {
+    $("star").setAttribute("aria-pressed", on ? "true" : "false");
+    $("star").textContent = (on ? "★ " : "☆ ") + t("favourite");
+    $("svc-name").classList.toggle("fav", on);
+  }
+
+  async function toggleStar() {
+    const id = state.service.service.id;
+    const on = $("star").getAttribute("aria-pressed") !== "true";
+    const data = await api("favourite", { method: "POST", json: { account: state.service.account, service: id, on } });
+    showStar(data.favourite);
+    if (data.favourite) state.favs.add(id); else state.favs.delete(id);
+    filter();  // favourites first in the list
   }
 
   function fieldInput(f) {
@@ -376,6 +391,7 @@
     $("tab-orders").addEventListener("click", () => openOrders().catch((e) => notice(e.message, true)));
     $("back").addEventListener("click", () => show("catalog"));
     if (tg && tg.BackButton) tg.BackButton.onClick(() => show("catalog"));
+    $("star").addEventListener("click", () => toggleStar().catch((e) => notice(e.message, true)));
     $("order-form").addEventListener("submit", review);
     $("confirm").addEventListener("click", confirmOrder);
     $("edit").addEventListener("click", () => setSummary(false));
