@@ -156,3 +156,14 @@ async def test_chat_offers_the_app(app_env: AppEnv) -> None:
         await app_env.app.bot.send_message(group, "x", reply_markup=markup)
     with pytest.raises(BadRequest):
         await app_env.app.bot.set_chat_menu_button(group)
+
+
+async def test_turkish_page_texts(app_env: AppEnv) -> None:
+    await app_env.link(101)
+    status, me = await app_env.api("GET", "me", app_env.init_data(101, user={"language_code": "tr"}))
+    assert status == 200 and me["lang"] == "tr" and me["texts"]["catalog"] == "Katalog"
+    status, quote = await app_env.api(
+        "POST", "quote", app_env.init_data(101, user={"language_code": "tr"}),
+        json={"service": 1, "values": {"link": "nope", "quantity": "1000"}},
+    )  # fmt: skip
+    assert "link" in quote["errors"] and not quote["errors"]["link"].startswith("That is not")
