@@ -57,6 +57,7 @@ class OrderApi:
             web.post(f"{base}/api/quote", guarded(self.quote)),
             web.post(f"{base}/api/draft", guarded(self.draft)),
             web.post(f"{base}/api/confirm", guarded(self.confirm)),
+            web.post(f"{base}/api/discard", guarded(self.discard)),
         ]
 
     async def _form(
@@ -125,6 +126,15 @@ class OrderApi:
         return json_response(
             {"outcome": result.outcome, "message": message, "order": order_json(_, result.order)}
         )
+
+    async def discard(self, request: web.Request) -> web.Response:
+        """Edit after Review: the stored draft goes, as the chat's Edit discards it (its Confirm stops)."""
+        data = await body(request)
+        caller = await self.requests.caller(request, write=True, action="draft", chat=data.get("chat"))
+        async with self.requests.deps.sessions() as session:
+            gone = await repo.orders.discard_draft(session, str(data.get("token") or "")[:64], caller.chat_id)
+            await session.commit()
+        return json_response({"discarded": gone})
 
     async def _tell_chat(self, caller: Caller, order: Order) -> None:
         """The chat's "order placed" message, through the outbox (delivered within Telegram's limits,

@@ -167,3 +167,13 @@ async def test_turkish_page_texts(app_env: AppEnv) -> None:
         json={"service": 1, "values": {"link": "nope", "quantity": "1000"}},
     )  # fmt: skip
     assert "link" in quote["errors"] and not quote["errors"]["link"].startswith("That is not")
+
+
+async def test_discarded_draft_cannot_be_confirmed(app_env: AppEnv) -> None:
+    await app_env.link(101)
+    init = app_env.init_data(101)
+    draft = await _draft(app_env, init, link=LINK, quantity="1000")
+    status, body = await app_env.api("POST", "discard", init, json={"token": draft["token"]})
+    assert status == 200 and body["discarded"] is True
+    status, body = await app_env.api("POST", "confirm", init, json={"token": draft["token"]})
+    assert status == 404 and app_env.panel.count("add") == 0

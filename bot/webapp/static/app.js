@@ -261,7 +261,11 @@
   function setSummary(on) {
     $("summary").classList.toggle("hidden", !on);
     $("review").classList.toggle("hidden", on);
-    if (!on) state.token = null;
+    if (!on && state.token) {
+      // changed after Review: the stored draft is dropped, as the chat's Edit drops it
+      api("discard", { method: "POST", json: { token: state.token } }).catch(() => {});
+      state.token = null;
+    }
     $("confirm").disabled = !on;
   }
 
@@ -290,6 +294,7 @@
       notice(data.message, data.outcome !== "placed" && data.outcome !== "already");
     } catch (e) {
       notice(e.message, true);
+      $("confirm").disabled = false;  // safe to press again: the same token is placed at most once
     } finally {
       $("confirm").textContent = t("confirm");
     }
