@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.formatting import esc, format_money
+from bot.formatting import esc, format_money, progress_bar
 from bot.i18n import Translator, status_name, translator
 from bot.panel import normalize_status
 from storage.models import Account, Chat, Order, Refill
@@ -60,6 +60,9 @@ def _details(_: Translator, order: Order, account: str | None = None) -> list[st
         counts.append(_("Remains: {remains}", remains=order.remains))
     if counts:
         lines.append(" · ".join(counts))
+    bar = progress_bar(order.quantity, order.remains)
+    if bar:
+        lines.append(f"<code>{bar}</code>")
     return lines
 
 

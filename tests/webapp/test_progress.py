@@ -31,3 +31,14 @@ def test_order_card_shows_the_bar() -> None:
     order.placement = Placement.unclear
     text, _buttons = order_card(translator("en"), order)
     assert "%" not in text
+
+
+def test_status_notice_shows_the_bar() -> None:
+    from bot.notices import order_changed
+
+    order = Order(
+        id=5, chat_id=1, account_id=1, placed_by=1, confirm_token="t", placement=Placement.placed,
+        panel_order_id=23501, service_id=1, service_name="Followers", quantity=100, remains=80,
+        status="In progress", price=Decimal("0.9"), currency="USD",
+    )  # fmt: skip
+    assert "<code>▓▓░░░░░░░░ 20%</code>" in order_changed(None, order, "Pending").text
