@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from decimal import Decimal
 
 
@@ -42,3 +43,15 @@ def progress_bar(quantity: int | None, remains: int | None, width: int = 10) -> 
         return None
     filled = percent * width // 100
     return f"{'▓' * filled}{'░' * (width - filled)} {percent}%"
+
+
+_BREAK = re.compile(r"<br\s*/?>|</p>|</div>|</li>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]{0,200}>")
+
+
+def plain_description(text: str, limit: int = 1500) -> str:
+    """Panels write descriptions as HTML fragments; keep their line breaks, drop their tags (the chat escapes
+    the rest and the Mini App shows it as text, so nothing of theirs is ever rendered as markup)."""
+    text = html.unescape(_TAG.sub("", _BREAK.sub("\n", text)))
+    text = re.sub(r"\n{3,}", "\n\n", text.replace("\r", "")).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -15,11 +15,9 @@ Callback data of the buttons built here (each flow's module handles its own pref
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 
-from bot.formatting import progress_bar
+from bot.formatting import plain_description, progress_bar
 from bot.i18n import Translator, status_name
 from bot.panel import Service, normalize_status
 from handlers.common import Button, esc, money
@@ -60,18 +58,6 @@ def status_text(_: Translator, order: Order) -> str:
         Placement.unclear: _("Unclear: the panel did not answer"),
         Placement.rejected: _("Rejected by the panel"),
     }[Placement(order.placement)]
-
-
-_BREAK = re.compile(r"<br\s*/?>|</p>|</div>|</li>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]{0,200}>")
-
-
-def plain_description(text: str, limit: int = 1500) -> str:
-    """Panels write descriptions as HTML fragments; keep their line breaks, drop their tags (we escape the
-    rest, so nothing of theirs is ever rendered as markup)."""
-    text = html.unescape(_TAG.sub("", _BREAK.sub("\n", text)))
-    text = re.sub(r"\n{3,}", "\n\n", text.replace("\r", "")).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def yes_no(_: Translator, flag: bool) -> str:

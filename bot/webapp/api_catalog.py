@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.accounts import KeyDecryptError
 from bot.catalog import Catalog
-from bot.formatting import format_money
+from bot.formatting import format_money, plain_description
 from bot.order_form import form_fields
 from bot.panel import InvalidKey, PanelError, Service
 from bot.webapp.catalog_data import CatalogDocuments, search_rows
@@ -36,6 +36,7 @@ def money_text(amount: Any) -> str | None:
 
 
 def service_json(service: Service) -> dict[str, Any]:
+    """A service for the page; its description as plain text (panels write HTML fragments)."""
     return {
         "id": service.id,
         "name": service.name,
@@ -47,7 +48,7 @@ def service_json(service: Service) -> dict[str, Any]:
         "refill": service.refill,
         "cancel": service.cancel,
         "dripfeed": service.dripfeed,
-        "description": (service.description or "")[:DESCRIPTION_MAX] or None,
+        "description": plain_description(service.description or "", DESCRIPTION_MAX) or None,
         "average_time": service.average_time,
     }
 

@@ -56,6 +56,9 @@ async def test_catalog_order_dashboard(app_env: AppEnv, browser: Any) -> None:
     await page.click(f'#services li[data-id="{first["service"]}"]')
     await page.wait_for_selector("#view-service:not(.hidden)")
     assert await page.text_content("#svc-name") == first["name"]
+    description = await page.text_content("#svc-desc") or ""
+    assert "<br" not in description and "\n" in description  # the panel's HTML, as plain lines
+    assert await page.is_hidden('[data-field="interval"]')  # until runs is given (drip-feed)
     await page.fill('#fields input[name="quantity"]', "5")
     await page.fill('#fields input[name="link"]', LINK)
     await page.wait_for_function(

@@ -122,7 +122,7 @@
   }
 
   function flagChips(refill, cancel, drip) {
-    const box = el("span", "flags");
+    const box = el("span", "chips");
     for (const [on, key] of [[refill, "refill"], [cancel, "cancel"], [drip, "dripfeed"]]) {
       box.appendChild(el("span", on ? "on" : "", (on ? "✓ " : "✗ ") + t(key)));
     }
@@ -165,6 +165,7 @@
     showStar(!!data.favourite);
     const box = $("fields");
     box.replaceChildren(...data.fields.map(fieldInput));
+    showApplicable();
     $("q-balance").textContent = data.balance ? data.balance + " " + (data.currency || "") : "—";
     $("q-price").textContent = "—"; $("q-after").textContent = "—";
     setSummary(false);
@@ -190,6 +191,7 @@
   function fieldInput(f) {
     const label = el("label", "field");
     label.dataset.field = f.name;
+    if (f.needs) label.dataset.needs = f.needs;
     let hint = f.label;
     if (f.optional) hint += " (" + t("skip_hint") + ")";
     if (f.kind === "lines") hint += " — " + t("lines_hint");
@@ -209,9 +211,17 @@
       }
     }
     input.name = f.name;
-    input.addEventListener("input", scheduleQuote);
+    input.addEventListener("input", () => { showApplicable(); scheduleQuote(); });
     label.append(input, el("div", "err"));
     return label;
+  }
+
+  function showApplicable() {
+    // a hint only (the server decides): a field that needs another is shown once that one has a value
+    for (const box of $("fields").querySelectorAll(".field[data-needs]")) {
+      const needed = $("fields").querySelector('[name="' + box.dataset.needs + '"]');
+      box.classList.toggle("hidden", !(needed && needed.value.trim()));
+    }
   }
 
   function formValues() {
