@@ -17,7 +17,7 @@ from bot import delivery, notices, ordering
 from bot.formatting import format_money
 from bot.i18n import Translator, lazy
 from bot.order_form import check_form, store_draft
-from bot.panel import Service
+from bot.panel import NotEnoughFunds, PanelUnavailable, RateLimited, Service
 from bot.webapp.api_catalog import CatalogApi
 from bot.webapp.api_orders import order_json
 from bot.webapp.request_context import ApiError, Caller, Requests, account_name, body, guarded, json_response
@@ -161,5 +161,9 @@ def _message(_: Translator, result: ordering.PlacementResult) -> str:
     if result.outcome == "unclear":
         return _(UNCLEAR)
     error = result.error
+    if isinstance(error, NotEnoughFunds):  # the chat's words for the common refusals (shared msgids)
+        return _("Not enough funds on the panel balance")
+    if isinstance(error, PanelUnavailable | RateLimited):
+        return _("The panel is not reachable right now; nothing was sent. Please try again in a moment.")
     text = (error.panel_message or error.message) if error is not None else "?"
     return _("The panel refused the order: {error}", error=text)

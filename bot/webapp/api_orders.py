@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot import order_actions
 from bot.formatting import delivered, format_money, progress_percent
-from bot.i18n import Translator, status_name
+from bot.i18n import Translator, lazy, status_name
 from bot.panel import normalize_status
 from bot.webapp.charts import spend_svg
 from bot.webapp.request_context import ApiError, Requests, body, guarded, int_param, json_response
@@ -20,6 +20,13 @@ from storage import repo
 from storage.models import Order, Placement
 from storage.repo.orders import ORDER_FILTERS
 
+# Where an order not (yet) placed stands: the chat card's own words (handlers/cards.py), shared msgids.
+PLACEMENT_TEXT = {
+    Placement.drafted: lazy("Not confirmed"),
+    Placement.sending: lazy("Sending to the panel…"),
+    Placement.unclear: lazy("Unclear: the panel did not answer"),
+    Placement.rejected: lazy("Rejected by the panel"),
+}
 PAGE_SIZE = 20
 SPEND_DAYS = 30
 ACTIONS = ("refresh", "refill", "cancel")
@@ -38,7 +45,8 @@ def order_json(_: Translator, order: Order) -> dict[str, Any]:
         "link": order.link,
         "quantity": order.quantity,
         "placement": order.placement,
-        "status": status_name(_, order.status) if placed else order.placement,
+        "status": status_name(_, order.status) if placed else _(PLACEMENT_TEXT[Placement(order.placement)]),
+        "error": order.error,
         "charge": format_money(amount, order.currency),
         "start_count": order.start_count,
         "remains": order.remains,

@@ -177,3 +177,17 @@ async def test_discarded_draft_cannot_be_confirmed(app_env: AppEnv) -> None:
     assert status == 200 and body["discarded"] is True
     status, body = await app_env.api("POST", "confirm", init, json={"token": draft["token"]})
     assert status == 404 and app_env.panel.count("add") == 0
+
+
+async def test_rejected_order_in_the_dashboard(app_env: AppEnv) -> None:
+    await app_env.link(101, key="demo-key-poor")  # 0.05 USD: the panel refuses the order
+    init = app_env.init_data(101)
+    draft = await _draft(app_env, init, link=LINK, quantity="1000")
+    assert draft["enough"] is False
+    status, body = await app_env.api("POST", "confirm", init, json={"token": draft["token"]})
+    assert status == 200 and body["outcome"] == "rejected"
+    assert body["message"] == "Not enough funds on the panel balance"
+    status, listed = await app_env.api("GET", "orders", init, state="problems")
+    (order,) = listed["orders"]
+    assert order["status"] == "Rejected by the panel" and order["error"] and order["percent"] is None
+    assert not order["can_cancel"] and not order["can_refill"]

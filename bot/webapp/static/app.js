@@ -320,6 +320,7 @@
     li.appendChild(head);
     li.appendChild(el("div", "name", o.service_name));
     if (o.link) li.appendChild(el("div", "muted", o.link));
+    if (o.error) li.appendChild(el("div", "muted", o.error));
     if (o.percent !== null && o.percent !== undefined) {
       const bar = el("progress"); bar.max = 100; bar.value = o.percent;
       li.appendChild(bar);
