@@ -17,7 +17,6 @@ PAGE = {
     "sort_panel": lazy("Panel order"),
     "sort_price_up": lazy("Price: low to high"),
     "sort_price_down": lazy("Price: high to low"),
-    "account": lazy("Panel"),
     "favourite": lazy("Favourite"),
     "refill": lazy("Refill"),
     "cancel": lazy("Cancel"),
@@ -26,7 +25,6 @@ PAGE = {
     "min_max": lazy("Min {min} · Max {max}"),
     "shown": lazy("{shown} of {total} services"),
     "no_match": lazy("No service matches."),
-    "order": lazy("Order"),
     "price": lazy("Price"),
     "balance": lazy("Balance"),
     "after": lazy("After this order"),
@@ -34,7 +32,6 @@ PAGE = {
     "confirm": lazy("✅ Confirm"),
     "edit": lazy("✏️ Edit"),
     "sending": lazy("Sending…"),
-    "placed": lazy("✅ Order placed."),
     "skip_hint": lazy("optional"),
     "lines_hint": lazy("one per line"),
     "all_statuses": lazy("All"),
@@ -43,7 +40,6 @@ PAGE = {
     "problems": lazy("Problems"),
     "all_accounts": lazy("All panels"),
     "start_count": lazy("Start count"),
-    "charge": lazy("Charge"),
     "delivered": lazy("Delivered"),
     "refresh": lazy("🔄 Refresh"),
     "refill_button": lazy("♻️ Refill"),
@@ -53,7 +49,6 @@ PAGE = {
     "no_account": lazy("No panel is linked to this chat yet."),
     "more": lazy("More"),
     "back": lazy("Back"),
-    "auth": lazy("Open this page from the bot in Telegram."),
 }
 
 
