@@ -157,7 +157,6 @@
     const data = await api("service?" + accountQuery() + "&id=" + encodeURIComponent(id));
     const s = data.service;
     state.service = data;
-    state.token = null;
     $("svc-name").textContent = s.name;
     $("svc-meta").textContent = "#" + s.id + " · " + s.category + " · " + s.type + " · " + (s.rate || "—") + " " + (data.currency || "") + " " + t("per_1000") + " · " + t("min_max", { min: s.min ?? "—", max: s.max ?? "—" });
     $("svc-flags").replaceChildren(flagChips(s.refill, s.cancel, s.dripfeed));
