@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo run test lint bench postgres install clean
+.PHONY: demo run test lint bench postgres chromium install clean
 
 install: $(STAMP)
 
@@ -30,7 +30,16 @@ postgres:
 	      || echo "WARNING: could not install PostgreSQL; its tests will be skipped"; \
 	  else echo "WARNING: PostgreSQL is not installed (apt-get install postgresql); its tests will be skipped"; fi; }
 
-test: install postgres
+# The browser tests (tests/webapp/test_browser.py, tests/bench/webapp.py) drive Debian's chromium.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Chromium (Debian package) for the browser tests..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "WARNING: could not install Chromium; the browser tests will be skipped"; \
+	  else echo "WARNING: Chromium is not installed (apt-get install chromium); the browser tests will be skipped"; fi; }
+
+test: install postgres chromium
 	@$(VENV)/bin/ruff check -q .
 	@PTB_TIMEDELTA=true $(PY) -m pytest -q -p no:cacheprovider
 

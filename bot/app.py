@@ -11,7 +11,7 @@ from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryA
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 import handlers
-from bot import web
+from bot import web, webapp
 from bot.config import Settings
 from bot.delivery import schedule_delivery
 from bot.deps import Deps
@@ -62,6 +62,8 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     await handlers.publish_commands(application.bot, deps.settings)
     schedule(application)
     schedule_delivery(application)
+    if deps.settings.webapp_url:
+        await webapp.publish_menu_button(application.bot, deps.settings.webapp_url)
     try:
         await web.start_health_server(application)  # polling mode with SMMBOT_LISTEN
     except web.StartupError as exc:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_services: int = Field(default=20_000, ge=1, alias="SMMBOT_MAX_SERVICES")
     catalog_cache_size: int = Field(default=50, ge=1, alias="SMMBOT_CATALOG_CACHE_SIZE")
     catalog_ttl: float = Field(default=600, gt=0, alias="SMMBOT_CATALOG_TTL")
+    # The Mini App (bot/webapp/): its public URL, served by our aiohttp server; off when unset.
+    webapp_url: str | None = Field(default=None, alias="SMMBOT_WEBAPP_URL")
+    webapp_auth_max_age: float = Field(default=86_400, gt=0, alias="SMMBOT_WEBAPP_AUTH_MAX_AGE")
 
     @field_validator("telegram_api_url")
     @classmethod
@@ -72,6 +75,18 @@ class Settings(BaseSettings):
         url = _check_http_url(v, "SMMBOT_WEBHOOK_URL")
         if not url.startswith("https://") and "127.0.0.1" not in url and "localhost" not in url:
             raise ValueError("SMMBOT_WEBHOOK_URL must use https (Telegram only calls https webhooks)")
+        return url
+
+    @field_validator("webapp_url")
+    @classmethod
+    def _webapp_url(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        url = _check_http_url(v, "SMMBOT_WEBAPP_URL")
+        if not url.startswith("https://") and "127.0.0.1" not in url and "localhost" not in url:
+            raise ValueError("SMMBOT_WEBAPP_URL must use https (Telegram opens Mini Apps over https only)")
+        if urlsplit(url).path.rstrip("/") in ("", "/healthz", "/metrics"):
+            raise ValueError("SMMBOT_WEBAPP_URL needs a path of its own, e.g. https://bot.example.com/app")
         return url
 
     @field_validator("database_url_override")

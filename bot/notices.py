@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.formatting import NAME_IN_LIST, esc, format_money, name_in, shorten
+from bot.formatting import NAME_IN_LIST, esc, format_money, name_in, progress_bar, shorten
 from bot.i18n import Translator, status_name, translator
 from bot.panel import normalize_status
 from storage.models import Account, Chat, Order, Refill
@@ -60,6 +60,9 @@ def _details(_: Translator, order: Order, account: str | None = None) -> list[st
         counts.append(_("Remains: {remains}", remains=order.remains))
     if counts:
         lines.append(" · ".join(counts))
+    bar = progress_bar(order.quantity, order.remains)
+    if bar:
+        lines.append(f"<code>{bar}</code>")
     return lines
 
 
@@ -145,3 +148,20 @@ def low_balance(chat: Chat, low: list[Account], host_of: dict[int, str] | None =
         host = (host_of or {}).get(account.id or 0)
         lines.append(f"{line} — <code>{name_in(host)}</code>" if host else line)
     return Notice("\n".join(lines), [[{"text": _("💰 Balance"), "callback_data": "bal:show"}]])
+
+
+def order_placed(chat: Chat | None, order: Order, account: str | None = None) -> Notice:
+    """An order placed from the Mini App, told in the chat as the chat's own Confirm tells it."""
+    _ = chat_translator(chat)
+    price = order.charge if order.charge is not None else order.price
+    lines = [
+        _("✅ Order placed."),
+        "",
+        _("🕓 Order {order} — {status}", order=order_ref(order), status=shown_status(_, order.status)),
+        *_details(_, order, account),
+    ]
+    if order.quantity is not None:
+        lines.append(_("Quantity: {quantity}", quantity=order.quantity))
+    lines.append(_("Price: {price}", price=format_money(price, order.currency)))
+    row = [_show_button(_, order), {"text": _("🔄 Refresh"), "callback_data": f"o:ref:{order.id}"}]
+    return Notice("\n".join(lines), [row])

@@ -35,6 +35,14 @@ LIMITS: Mapping[str, Limit] = {
     "compare": Limit(3, 20.0),  # /compare: every linked panel's catalog
     "mass": Limit(2, 30.0),  # /mass: a list checked against catalog and balance
     "export": Limit(1, 30.0),  # /export: a CSV of the chat's orders
+    # The Mini App's API (bot/webapp/request_context.py): writes are the scarce ones.
+    "order": Limit(10, 6.0),  # Confirm: places an order
+    "draft": Limit(30, 2.0),  # a draft stored for the form's summary
+    "refill": Limit(10, 6.0),
+    "cancel": Limit(10, 6.0),
+    "refresh": Limit(10, 2.0),  # one order's status asked again from the dashboard
+    "read": Limit(60, 0.25),  # catalog, search and orders pages: about 240 a minute
+    "favourite": Limit(20, 1.0),
 }
 DEFAULT_LIMIT = Limit(5, 2.0)  # an action without its own line
 

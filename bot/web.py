@@ -102,6 +102,10 @@ class WebServer:
         app.router.add_get("/metrics", self._metrics)
         if self._path is not None:
             app.router.add_post(self._path, self._webhook)
+        if self.deps.settings.webapp_url:
+            from bot import webapp  # only when the Mini App is on
+
+            webapp.install(app, self.application)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         try:
@@ -206,11 +210,12 @@ async def health(application: App, *, webhook: bool) -> dict[str, Any]:
 
 
 async def start_health_server(application: App) -> None:
-    """Polling mode: serve /healthz and /metrics on SMMBOT_LISTEN (if set). Called from post_init."""
+    """Polling mode: serve /healthz and /metrics on SMMBOT_LISTEN (if set), and the Mini App when
+    SMMBOT_WEBAPP_URL is set (on SMMBOT_LISTEN, else the default address). Called from post_init."""
     settings: Settings = application.bot_data["deps"].settings
-    if "web" in application.bot_data or settings.listen_host_port is None:
+    if "web" in application.bot_data or (settings.listen_host_port is None and not settings.webapp_url):
         return  # webhook mode started its own server, or nothing to serve
-    host, port = settings.listen_host_port
+    host, port = settings.listen_host_port or DEFAULT_LISTEN
     server = WebServer(application, host, port)
     await server.start()
     application.bot_data["web"] = server

@@ -15,11 +15,9 @@ Callback data of the buttons built here (each flow's module handles its own pref
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 
-from bot.formatting import NAME_IN_CARD, NAME_IN_LIST, name_in, shorten
+from bot.formatting import NAME_IN_CARD, NAME_IN_LIST, name_in, plain_description, progress_bar, shorten
 from bot.i18n import Translator, status_name
 from bot.panel import Service, normalize_status
 from handlers.common import Button, esc, money
@@ -60,18 +58,6 @@ def status_text(_: Translator, order: Order) -> str:
         Placement.unclear: _("Unclear: the panel did not answer"),
         Placement.rejected: _("Rejected by the panel"),
     }[Placement(order.placement)]
-
-
-_BREAK = re.compile(r"<br\s*/?>|</p>|</div>|</li>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]{0,200}>")
-
-
-def plain_description(text: str, limit: int = 1200) -> str:
-    """Panels write descriptions as HTML fragments; keep their line breaks, drop their tags (we escape the
-    rest, so nothing of theirs is ever rendered as markup)."""
-    text = html.unescape(_TAG.sub("", _BREAK.sub("\n", text)))
-    text = re.sub(r"\n{3,}", "\n\n", text.replace("\r", "")).strip()
-    return shorten(text, limit)
 
 
 def yes_no(_: Translator, flag: bool) -> str:
@@ -135,6 +121,9 @@ def order_card(
         lines.append(_("Start count: {count}", count=order.start_count))
     if order.remains is not None and order.placement == Placement.placed:
         lines.append(_("Remains: {remains}", remains=order.remains))
+        bar = progress_bar(order.quantity, order.remains)
+        if bar:
+            lines.append(f"<code>{bar}</code>")
     if order.error:
         lines.append(_("Panel says: {error}", error=esc(shorten(order.error, NAME_IN_CARD))))
     if order.placement == Placement.unclear:

@@ -21,6 +21,7 @@ from telegram import (
     InlineKeyboardMarkup,
     Message,
     Update,
+    WebAppInfo,
 )
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
 # A button: (label, callback data) or (label, URL) when the second part is a link.
 Button = tuple[str, str]
+WEB_APP_PREFIX = "webapp:"  # a Button target "webapp:<url>" is a web_app button
 
 
 def deps(context: Context) -> Deps:
@@ -51,7 +53,9 @@ def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
     for row in rows:
         buttons = []
         for label, target in row:
-            if target.startswith(("http://", "https://", "tg://")):
+            if target.startswith(WEB_APP_PREFIX):  # opens the Mini App (private chats only)
+                buttons.append(InlineKeyboardButton(label, web_app=WebAppInfo(target[len(WEB_APP_PREFIX) :])))
+            elif target.startswith(("http://", "https://", "tg://")):
                 buttons.append(InlineKeyboardButton(label, url=target))
             else:
                 assert len(target.encode()) <= 64, target  # a programming error, caught by the tests

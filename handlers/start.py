@@ -23,8 +23,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot.accounts import KeyDecryptError, panel_display_host
 from bot.panel import AddressNotAllowed, InvalidKey, PanelError, PanelUnavailable, RateLimited
+from bot.webapp.access import startapp_link
 from handlers.cards import service_card
-from handlers.common import Button, Context, Turn, command_args, esc, is_private, turn
+from handlers.common import WEB_APP_PREFIX, Button, Context, Turn, command_args, esc, is_private, turn
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,24 @@ def main_buttons(t: Turn, linked: bool) -> list[list[Button]]:
     _ = t._
     if not linked:
         return [[(_("🔗 Connect panel"), "acc:connect")]]
-    return [
+    rows = [
         [(_("🛒 New order"), "m:order"), (_("📋 Orders"), "o:list:0")],
         [(_("💰 Balance"), "bal:show"), (_("🔎 Services"), "svc:cats:0")],
     ]
+    app = app_button(t)
+    return [*rows, [app]] if app else rows
+
+
+def app_button(t: Turn) -> Button | None:
+    """"Open app" when the Mini App is on: a web_app button in a private chat; in a group (where Telegram
+    takes no web_app buttons) a startapp link, which opens the app for this group (admins only)."""
+    url = t.deps.settings.webapp_url
+    if not url:
+        return None
+    if is_private(t.update):
+        return (t._("📱 Open app"), WEB_APP_PREFIX + url)
+    username = t.context.bot.username
+    return (t._("📱 Open app"), startapp_link(username, t.chat_id)) if username else None
 
 
 def panel_host(url: str) -> str:

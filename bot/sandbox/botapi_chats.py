@@ -7,7 +7,8 @@ import re
 import time
 from typing import Any
 
-from bot.sandbox.botapi_methods import BotApiMethods, _json_param
+from bot.sandbox.botapi_methods import BotApiMethods, json_param
+from bot.sandbox.botapi_rules import check_web_app
 from bot.sandbox.botapi_state import bad
 from bot.sandbox.botapi_text import utf16_len
 
@@ -100,7 +101,7 @@ class BotApiChats(BotApiMethods):
 
     # --- commands and settings ---
     def _scope_key(self, p: dict) -> tuple:
-        scope = _json_param(p.get("scope"), "scope") or {"type": "default"}
+        scope = json_param(p.get("scope"), "scope") or {"type": "default"}
         kind = scope.get("type")
         if kind in ("default", "all_private_chats", "all_group_chats", "all_chat_administrators"):
             key: tuple = (kind,)
@@ -116,7 +117,7 @@ class BotApiChats(BotApiMethods):
         return (*key, language)
 
     def api_setMyCommands(self, p: dict) -> bool:
-        commands = _json_param(p.get("commands"), "commands")
+        commands = json_param(p.get("commands"), "commands")
         if not isinstance(commands, list) or len(commands) > 100:
             raise bad("commands must be an Array of up to 100 BotCommand")
         for command in commands:
@@ -145,8 +146,19 @@ class BotApiChats(BotApiMethods):
         return True
 
     def api_setChatMenuButton(self, p: dict) -> bool:
+        """For one private chat, or the default (no chat_id); a web_app button needs a text and a URL."""
         chat_id = self.resolve_chat_id(p["chat_id"]) if p.get("chat_id") else None
-        self.menu_buttons[chat_id] = _json_param(p.get("menu_button"), "menu button") or {"type": "default"}
+        if chat_id is not None and self.chat(chat_id).get("type") != "private":
+            raise bad("chat not found")  # Telegram: menu buttons belong to private chats
+        button = json_param(p.get("menu_button"), "menu button") or {"type": "default"}
+        kind = button.get("type") if isinstance(button, dict) else None
+        if kind not in ("commands", "web_app", "default"):
+            raise bad("can't parse menu button: unsupported menu button type")
+        if kind == "web_app":
+            if not str(button.get("text") or "").strip():
+                raise bad("can't parse menu button: text is empty")
+            check_web_app(button.get("web_app"))
+        self.menu_buttons[chat_id] = button
         return True
 
     def api_getChatMenuButton(self, p: dict) -> dict:

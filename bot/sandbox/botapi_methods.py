@@ -43,7 +43,7 @@ _QUERY_INVALID = "query is too old and response timeout expired or query ID is i
 CALLBACK_QUERY_TTL = 15.0
 
 
-def _json_param(value: Any, what: str) -> Any:
+def json_param(value: Any, what: str) -> Any:
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -60,19 +60,19 @@ class BotApiMethods(BotApiState):
         return chat_id
 
     def _message_text(self, p: dict) -> tuple[str, list[dict]]:
-        entities = _json_param(p["entities"], "entities") if p.get("entities") else None
+        entities = json_param(p["entities"], "entities") if p.get("entities") else None
         return check_text(p.get("text"), p.get("parse_mode"), entities)
 
     def _caption(self, p: dict) -> tuple[str | None, list[dict]]:
         raw = p.get("caption_entities")
-        entities = _json_param(raw, "entities") if raw else None
+        entities = json_param(raw, "entities") if raw else None
         return check_caption(p.get("caption"), p.get("parse_mode"), entities)
 
     def _markup(self, raw: Any) -> tuple[dict | None, dict | None]:
         """Validate ``reply_markup``; return (inline markup for the message or None, raw markup or None)."""
         if raw is None or raw == "":
             return None, None
-        markup = _json_param(raw, "reply keyboard markup")
+        markup = json_param(raw, "reply keyboard markup")
         if not isinstance(markup, dict):
             raise bad("can't parse reply keyboard markup JSON object")
         if "inline_keyboard" in markup:
@@ -85,7 +85,7 @@ class BotApiMethods(BotApiState):
         return None, copy.deepcopy(markup)
 
     def _reply(self, chat_id: int, p: dict) -> dict | None:
-        params = _json_param(p.get("reply_parameters"), "reply parameters") or {}
+        params = json_param(p.get("reply_parameters"), "reply parameters") or {}
         message_id = params.get("message_id") or p.get("reply_to_message_id")
         if not message_id:
             return None
@@ -98,9 +98,16 @@ class BotApiMethods(BotApiState):
             raise bad("message to be replied not found")
         return self.quoted(message)
 
+    def _check_web_app_chat(self, chat_id: int, inline: dict | None) -> None:
+        """Telegram takes web_app buttons in private chats only (groups get a startapp link instead)."""
+        rows = (inline or {}).get("inline_keyboard") or []
+        if any("web_app" in b for row in rows for b in row) and self.chat(chat_id).get("type") != "private":
+            raise bad("BUTTON_TYPE_INVALID")
+
     def _send(
         self, chat_id: int, p: dict, inline: dict | None, raw_markup: dict | None, **fields: Any
     ) -> dict:
+        self._check_web_app_chat(chat_id, inline)
         self.check_flood(chat_id)
         message = self.new_message(
             chat_id, self.bot_user, reply_to_message=self._reply(chat_id, p), reply_markup=inline, **fields
@@ -127,6 +134,7 @@ class BotApiMethods(BotApiState):
     def _apply_edit(
         self, chat_id: int, message: dict, changes: dict, raw_markup: dict | None, p: dict
     ) -> dict:
+        self._check_web_app_chat(chat_id, changes.get("reply_markup"))
         if all(message.get(k) == v for k, v in changes.items()):
             raise bad(NOT_MODIFIED)
         for key, value in changes.items():
@@ -268,7 +276,7 @@ class BotApiMethods(BotApiState):
 
     def api_deleteMessages(self, p: dict) -> bool:
         chat_id = self._target(p)
-        ids = _json_param(p.get("message_ids"), "message_ids") or []
+        ids = json_param(p.get("message_ids"), "message_ids") or []
         deleted = [self._delete(chat_id, message_id) for message_id in ids]
         if not any(deleted):
             raise bad("message to delete not found")
@@ -314,7 +322,7 @@ class BotApiMethods(BotApiState):
         query = self.inline_queries.get(str(p.get("inline_query_id", "")))
         if query is None or query.get("answered"):
             raise bad(_QUERY_INVALID)
-        results = _json_param(p.get("results"), "results") or []
+        results = json_param(p.get("results"), "results") or []
         ids = [r.get("id") for r in results]
         if len(ids) != len(set(ids)):
             raise bad("RESULT_ID_DUPLICATE")

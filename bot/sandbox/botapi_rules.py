@@ -81,6 +81,14 @@ def check_caption(
     return plain, found
 
 
+def check_web_app(info: Any) -> None:
+    """A WebAppInfo: an https URL (http on loopback too, for the sandbox: Telegram itself wants https)."""
+    url = info.get("url") if isinstance(info, dict) else None
+    loopback = isinstance(url, str) and url.startswith(("http://127.0.0.1", "http://localhost"))
+    if not isinstance(url, str) or not (url.startswith("https://") or loopback):
+        raise bad("BUTTON_URL_INVALID")
+
+
 def check_button(button: Any) -> None:
     if not isinstance(button, dict):
         raise bad("can't parse inline keyboard button: InlineKeyboardButton must be an Object")
@@ -95,6 +103,8 @@ def check_button(button: Any) -> None:
         data = button["callback_data"]
         if not isinstance(data, str) or not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA:
             raise bad("BUTTON_DATA_INVALID")
+    if "web_app" in button:
+        check_web_app(button["web_app"])
     if "url" in button:
         url = button["url"]
         if not isinstance(url, str) or not url or any(c.isspace() for c in url):

@@ -18,15 +18,18 @@ import logging
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from bot.sandbox.botapi import MESSAGE_METHODS, BotApiEmulator
 from bot.sandbox.panel import PanelSimulator
+from bot.webapp.auth import sign_init_data
 
 __all__ = ["run_demo"]
 
@@ -44,6 +47,12 @@ _STYLES = {
     "url": "4",
 }
 _NUMBER = re.compile(r"\d{1,3}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _rows(message: dict | None) -> list[list[dict]]:
@@ -197,6 +206,7 @@ class TerminalChat:
     def __init__(self, emu: BotApiEmulator, screen: _Screen, user_id: int, *, guide: str, keys: str) -> None:
         self.emu, self.screen, self.user_id, self.chat_id = emu, screen, user_id, user_id
         self.guide, self.keys = guide, keys
+        self.app_link: str | None = None  # the Mini App as this user, for an ordinary browser
         self._cursor = 0  # next index of emu.requests to show
         self._active: int | None = None  # the message whose buttons were shown last
         self._mine: set[int] = set()  # ids of the person's messages
@@ -253,7 +263,7 @@ class TerminalChat:
                 cells = []
                 for button in row:
                     number += 1
-                    label = button["text"] + (" ↗" if "url" in button else "")
+                    label = button["text"] + (" ↗" if "url" in button or "web_app" in button else "")
                     cells.append(s.c("1;36", f"[{number}]") + f" {label}")
                 lines.append(s.c("2", "│ ") + "   ".join(cells))
             self._active = message["message_id"]
@@ -312,6 +322,8 @@ class TerminalChat:
         s = self.screen
         if "callback_data" in button:
             self.emu.press_button(self.chat_id, message["message_id"], button["callback_data"], self.user_id)
+        elif "web_app" in button:
+            s.write(s.c("33", f"  📱 Open the app in a browser: {self.app_link or button['web_app']['url']}"))
         elif "url" in button:
             deep = re.fullmatch(rf"(?:https?://)?t\.me/{self.emu.bot_username}\?start=(\S+)", button["url"])
             if deep:
@@ -410,10 +422,11 @@ async def run_demo(
     errors = _Errors()
     try:
         with _quiet_logging(work / "demo.log", errors):
-            async with _running_bot(services, work, user_id, first_name, language) as (emu, sim):
+            running = _running_bot(services, work, user_id, first_name, language)
+            async with running as (emu, sim, app_link):
                 if on_ready is not None and inspect.isawaitable(ready := on_ready(emu, sim)):
                     await ready
-                await _chat(emu, sim, screen, source, user_id, services)
+                await _chat(emu, sim, screen, source, user_id, services, app_link)
     finally:
         if errors.count:
             screen.write(f"({errors.count} error(s) were logged; the log is kept in {work / 'demo.log'})")
@@ -424,8 +437,9 @@ async def run_demo(
 @contextlib.asynccontextmanager
 async def _running_bot(
     services: int, work: Path, user_id: int, first_name: str, language: str
-) -> AsyncIterator[tuple[BotApiEmulator, PanelSimulator]]:
-    """The simulator, the emulator and the real Application polling it, started as run_polling does."""
+) -> AsyncIterator[tuple[BotApiEmulator, PanelSimulator, str]]:
+    """The simulator, the emulator and the real Application polling it, started as run_polling does; and
+    the link that opens the Mini App (served by the bot on a loopback port) as the demo user."""
     # Imported here, after logging is redirected: registering the handlers may warn.
     from bot.app import build_application
     from bot.config import load_settings
@@ -440,6 +454,7 @@ async def _running_bot(
         await emu.start()
         emu.add_user(user_id, first_name, language_code=language)
         emu.add_private_chat(user_id)
+        port = _free_port()
         settings = load_settings(
             TELEGRAM_BOT_TOKEN=emu.token,
             SMMBOT_TELEGRAM_API_URL=emu.url,
@@ -451,7 +466,8 @@ async def _running_bot(
             SMMBOT_POLL_INTERVAL="5",
             SMMBOT_BALANCE_INTERVAL="15",
             SMMBOT_WEBHOOK_URL="",
-            SMMBOT_LISTEN="",
+            SMMBOT_LISTEN=f"127.0.0.1:{port}",
+            SMMBOT_WEBAPP_URL=f"http://127.0.0.1:{port}/app",
         )
         await migrate(settings.database_url)
         app = build_application(settings)
@@ -461,7 +477,9 @@ async def _running_bot(
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=1)
-        yield emu, sim
+        user = {"id": user_id, "first_name": first_name, "language_code": language}
+        init_data = sign_init_data(emu.token, user)  # signed with the demo's token, as Telegram signs it
+        yield emu, sim, f"{settings.webapp_url}/#tgWebAppData={quote(init_data, safe='')}&tgWebAppVersion=8.0"
     finally:
         if app is not None:  # the reverse, as Application.run_polling does it
             if app.updater is not None and app.updater.running:
@@ -478,7 +496,13 @@ async def _running_bot(
 
 
 async def _chat(
-    emu: BotApiEmulator, sim: PanelSimulator, screen: _Screen, source: Any, user_id: int, services: int
+    emu: BotApiEmulator,
+    sim: PanelSimulator,
+    screen: _Screen,
+    source: Any,
+    user_id: int,
+    services: int,
+    app_link: str | None = None,
 ) -> None:
     keys = ", ".join(
         f"{key} ({sim.balance_of(key).normalize():f} {sim.currency_of(key)})"
@@ -488,7 +512,10 @@ async def _chat(
     balance = f"{sim.balance_of(key).normalize():f} {sim.currency_of(key)}"
     guide = _guide(services, key, balance)
     chat = TerminalChat(emu, screen, user_id, guide=guide, keys=keys)
+    chat.app_link = app_link
     screen.write(guide)
+    if app_link:
+        screen.write(screen.c("33", f"The Mini App, as you, in a browser (after /connect): {app_link}"))
     reader = _Reader(source)
     follower = asyncio.create_task(chat.follow(), name="demo-follow")
     try:
