@@ -1,131 +1,485 @@
-"""Benchmark: a few hundred users at once through the Bot API emulator, against the real Application.
+"""Benchmark: CPU per update and latency of our bot, side by side with a bare python-telegram-bot bot.
 
-Run: `.venv/bin/python tests/bench/updates.py [users]` (or `make bench`). Prints `name: value` lines.
+Run: `.venv/bin/python tests/bench/updates.py` (about a minute and a half; `--quick` for a smoke run of a
+few seconds, `--users N`, `--rate R`, `--no-postgres`). Prints `name: value` lines.
+Profile: `.venv/bin/python tests/bench/updates.py --profile [--db sqlite|postgres] [--profile-out FILE]`
+prints the top 25 lines of cProfile (by cumulative and by own time) of our bot's process over the burst.
 
-Every user has a linked panel and sends, all at the same moment, `/start`, `/services` and `/balance` (the
-last two are real panel calls with 50 ms simulated latency; `/services` fetches and indexes each account's
-1,000-service catalog the first time). The panel simulator runs in a process of its own; the Bot API emulator
-shares the bot's process (the test drives it directly), so its work is counted in the figures. Handler time is
-measured from the moment an update is handed to the emulator to the bot's first answer in that chat, so it
-includes the long-poll pickup. The emulator does not enforce Telegram's flood limits here and the bot's rate
-limiter is off: this measures the bot, not Telegram's 30 messages/s (tests/bench/push.py is about those). """
+Processes as in production: the Bot API emulator (bot/sandbox/botapi.py, enforcing Telegram's flood
+limits: 30 messages/s overall) runs in a process of its own; each bot runs in a process of its own and
+long-polls it; this script only drives them over pipes. The bots, measured in the same run:
+
+- `bare`: an Application with one CommandHandler for /start that replies with a short text, no database,
+  with the same AIORateLimiter and concurrency as ours;
+- `ours_sqlite`, `ours_postgres`: bot.app.build_application(settings), exactly as `smmbot run` builds it
+  (rate limiter included), on a migrated database (PostgreSQL started as tests/pg.py does).
+
+For each bot, after a warm-up: a burst of N new users' /start put into the emulator at once.
+`cpu_ms_per_update` is the bot process's CPU time (time.process_time() read inside that process, so every
+thread counts: aiosqlite's too) over the burst, divided by N. `burst_answers_per_s` and `rate_limited_429`
+tell whether the burst went out at the configured overall send rate (AIORateLimiter's 30/s; its bucket
+lets the first 30 go at once, so a few % above 30/s is expected) with no 429 from the emulator. For ours
+also a steady stream of new users' /start at `--rate` per second: `p50_ms`/`p99_ms` from the moment the
+update is put into the emulator to the moment the emulator receives the bot's answer (both stamped by the
+emulator's clock; the long-poll pickup is included). The emulator does not enforce the flood limits during
+that stream: 30 answers/s sit exactly at its 30-per-second window, so one early tick would turn into a
+429 and a one-second retry; the stream measures the bot (its own rate limiter still runs), the burst
+measures the pacing. `idle_cpu_ms_per_s`: the bot's CPU while nothing
+happens (long poll, timers), measured before the burst.
+
+Targets of issue 9: `ours_*_cpu_ratio_to_bare` at most 2, `ours_*_p99_ms` at most 30 at 30 updates/s. The
+machine's load moves every figure: compare figures of one run, not of different runs.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import cProfile
+import io
+import logging
 import multiprocessing as mp
 import os
+import pstats
 import resource
-import statistics
 import sys
 import tempfile
 import time
+import traceback
+from collections import Counter
+from multiprocessing.connection import Connection
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from bot.sandbox.botapi import BotApiEmulator
-from bot.sandbox.panel import Faults, PanelSimulator
-from storage.db import migrate
-from tests.e2e.conftest import BotEnv
 
-USERS = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-COMMANDS = ["/start", "/services", "/balance"]
-
-
-def serve_panel(conn: Any) -> None:
-    """Child process: the panel simulator, until the parent says stop."""
-
-    async def main() -> None:
-        sim = PanelSimulator(services=1000, faults=Faults(latency=0.05))
-        conn.send(await sim.start())
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-        await sim.stop()
-
-    asyncio.run(main())
+CONFIGURED_SEND_RATE = 30  # AIORateLimiter's default overall_max_rate, which bot/app.py keeps
+WARMUP_USERS = 30  # first calls import and compile lazily: not measured
+IDLE_S = 1.5  # also lets the rate limiter's bucket drain between phases
+SETTLE_S = 0.3  # the bot finishes an update (state written) after its answer went out
+BARE_REPLY = "Hello! I am a bare bot."
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
+class Failure(str):
+    """A child's traceback, sent back instead of an answer."""
+
+
+# --- the Bot API emulator's process ------------------------------------------------------------------
+
+
+class TimedEmulator(BotApiEmulator):
+    """The emulator, stamping when each new user's /start goes in and when the bot's answer comes back."""
+
+    def __init__(self) -> None:
+        super().__init__(enforce_limits=True)
+        self.sent_at: dict[int, float] = {}
+        self.answered_at: dict[int, float] = {}
+        self._waiting: set[int] = set()
+        self._all_answered = asyncio.Event()
+
+    async def call(self, method: str, params: dict) -> tuple[int, dict]:
+        status, payload = await super().call(method, params)
+        if status == 200 and method.lower() == "sendmessage":
+            chat_id = payload["result"]["chat"]["id"]
+            if chat_id in self._waiting:
+                self.answered_at[chat_id] = time.perf_counter()
+                self._waiting.discard(chat_id)
+                if not self._waiting:
+                    self._all_answered.set()
+        return status, payload
+
+    def new_user_starts(self, user_id: int) -> None:
+        self.add_user(user_id, f"User{user_id}", language_code="en")
+        self.add_private_chat(user_id)
+        self._waiting.add(user_id)
+        self.sent_at[user_id] = time.perf_counter()
+        self.send_text(user_id, user_id, "/start")
+
+    async def run_users(
+        self, first: int, count: int, rate: float | None, timeout: float, enforce_limits: bool
+    ) -> dict:
+        """`count` new users send /start: all at once (rate None) or `rate` per second. Returns the
+        figures once every one of them got an answer."""
+        self.enforce_limits = enforce_limits
+        users = range(first, first + count)
+        requests, limited = self.stats["requests"], self.stats["rate_limited"]
+        started = time.perf_counter()
+        for i, user_id in enumerate(users):
+            if rate is not None:
+                delay = started + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            self.new_user_starts(user_id)
+        self._all_answered.clear()  # set again by call() when the last of them is answered
+        if self._waiting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_answered.wait(), timeout)
+        answered = [u for u in users if u in self.answered_at]
+        unanswered, self._waiting = len(self._waiting), set()
+        return {
+            "wall_s": max((self.answered_at[u] for u in answered), default=started) - started,
+            "latencies_s": sorted(self.answered_at[u] - self.sent_at[u] for u in answered),
+            "requests": self.stats["requests"] - requests,
+            "rate_limited": self.stats["rate_limited"] - limited,
+            "unanswered": unanswered,
+        }
+
+
+def emulator_process(conn: Connection) -> None:
+    async def serve() -> None:
+        tg = TimedEmulator()
+        await tg.start()
+        conn.send((tg.url, tg.token))
+        loop = asyncio.get_running_loop()
+        while (request := await loop.run_in_executor(None, conn.recv))[0] != "stop":
+            try:
+                conn.send(await tg.run_users(*request[1:]))
+            except Exception:
+                conn.send(Failure(traceback.format_exc()))
+        await tg.stop()
+
+    asyncio.run(serve())
+
+
+# --- a bot's process ---------------------------------------------------------------------------------
+
+
+async def build_bare(api_url: str, token: str) -> Any:
+    from telegram import Update
+    from telegram.ext import AIORateLimiter, ApplicationBuilder, CommandHandler, ContextTypes
+
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(BARE_REPLY)
+
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{api_url}/bot")
+        .base_file_url(f"{api_url}/file/bot")
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(64)
+        .build()
+    )
+    app.add_handler(CommandHandler("start", start))
+    return app
+
+
+async def build_ours(api_url: str, token: str, db_url: str, data_dir: str) -> Any:
+    from bot.app import build_application
+    from bot.config import load_settings
+    from storage.db import migrate
+
+    await migrate(db_url)
+    settings = load_settings(
+        TELEGRAM_BOT_TOKEN=token,
+        SMMBOT_TELEGRAM_API_URL=api_url,
+        SMMBOT_DATA_DIR=data_dir,
+        SMMBOT_DATABASE_URL=db_url,
+        SMMBOT_PANEL_URL="http://127.0.0.1:9/api/v2",  # /start of a new user asks no panel
+        SMMBOT_ADMIN_IDS="",
+        SMMBOT_LISTEN="",  # no /healthz server: nothing to collide with
+        SMMBOT_WEBHOOK_URL="",
+        SMMBOT_POLL_INTERVAL="3600",
+        SMMBOT_BALANCE_INTERVAL="3600",
+    )
+    return build_application(settings)
+
+
+async def start_polling(app: Any) -> None:
+    """The steps of Application.run_polling, in its order, without taking over the event loop."""
+    from telegram import Update
+
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    await app.start()
+    await app.updater.start_polling(poll_interval=0, timeout=10, allowed_updates=Update.ALL_TYPES)
+
+
+async def stop_polling(app: Any) -> None:
+    if app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    if app.post_stop:
+        await app.post_stop(app)
+    await app.shutdown()
+    if app.post_shutdown:
+        await app.post_shutdown(app)
+
+
+def profile_report(profiler: cProfile.Profile, out: str | None) -> str:
+    """Top 25 by cumulative and by own time, then our own functions (bot/, handlers/, storage/) by
+    cumulative time. The clock is the process's CPU time. cProfile counts a coroutine's every resumption
+    as a call, and SQLAlchemy's greenlet switches confuse its stack: cumulative times add up to more than
+    the run took. Own time (tottime) is exact; use cumulative to rank, not to add up."""
+    if out:
+        profiler.dump_stats(out)
+    text = io.StringIO()
+    root = str(Path(__file__).resolve().parents[2]) + "/"
+    ours = pstats.Stats(profiler, stream=text)
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    for order in ("cumulative", "tottime"):
+        text.write(f"--- sorted by {order}, top 25 ---\n")
+        stats.sort_stats(order).print_stats(25)
+    text.write("--- our code only (bot/, handlers/, storage/), sorted by cumulative, top 25 ---\n")
+    ours.sort_stats("cumulative").print_stats(rf"^{root}(bot|handlers|storage)/", 25)
+    return text.getvalue().replace(root, "")
+
+
+class Sampler:
+    """The process's CPU time, and every SQL statement and commit any engine of this process runs (through
+    SQLAlchemy's engine events, so no code of ours is touched)."""
+
+    def __init__(self, count_sql: bool) -> None:
+        self.statements: Counter[str] = Counter()
+        self.commits = 0
+        if count_sql:
+            from sqlalchemy import event
+            from sqlalchemy.engine import Engine
+
+            event.listen(Engine, "before_cursor_execute", self._statement)
+            event.listen(Engine, "commit", self._commit)
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements[" ".join(statement.split())[:90]] += 1
+
+    def _commit(self, conn: Any) -> None:
+        self.commits += 1
+
+    def sample(self) -> dict[str, Any]:
+        return {"cpu": time.process_time(), "statements": Counter(self.statements), "commits": self.commits}
+
+
+def bot_process(conn: Connection, kind: str, api_url: str, token: str, db_url: str, data_dir: str) -> None:
+    logging.basicConfig(level=logging.WARNING, format=f"[{kind}] %(levelname)s %(name)s: %(message)s")
+
+    async def serve() -> None:
+        try:
+            if kind == "bare":
+                app = await build_bare(api_url, token)
+            else:
+                app = await build_ours(api_url, token, db_url, data_dir)
+            await start_polling(app)
+        except Exception:
+            conn.send(Failure(traceback.format_exc()))
+            return
+        conn.send("ready")
+        sampler = Sampler(count_sql=kind != "bare")
+        loop = asyncio.get_running_loop()
+        profiler = cProfile.Profile(time.process_time)  # CPU time: waits and other processes do not count
+        while (request := await loop.run_in_executor(None, conn.recv))[0] != "stop":
+            # Back on the event loop's thread: cProfile profiles the thread that enables it.
+            if request[0] == "sample":
+                conn.send(sampler.sample())
+            elif request[0] == "profile":
+                profiler.enable()
+                conn.send(None)
+            elif request[0] == "profile_report":
+                profiler.disable()
+                conn.send(profile_report(profiler, request[1]))
+        await stop_polling(app)
+        conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+    asyncio.run(serve())
+
+
+# --- the driver ----------------------------------------------------------------------------------------
+
+
+class Child:
+    """A spawned process driven over a pipe."""
+
+    def __init__(self, name: str, target: Any, *args: Any) -> None:
+        context = mp.get_context("spawn")  # a clean interpreter: nothing of this process is inherited
+        self.name = name
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=target, args=(theirs, *args), daemon=True, name=name)
+        self.process.start()
+        theirs.close()
+
+    def ask(self, *request: Any, timeout: float = 120.0) -> Any:
+        """Send `request` (if any) and wait for the answer; a child's traceback or death raises."""
+        if request:
+            self.conn.send(request)
+        if not self.conn.poll(timeout):
+            raise RuntimeError(f"{self.name} did not answer {request!r} within {timeout:.0f}s")
+        try:
+            answer = self.conn.recv()
+        except EOFError:
+            self.process.join(5)
+            raise RuntimeError(f"{self.name} died (exit code {self.process.exitcode})") from None
+        if isinstance(answer, Failure):
+            raise RuntimeError(f"{self.name} failed:\n{answer}")
+        return answer
+
+    def close(self) -> None:
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+
+
+class Users:
+    """Fresh user ids: every phase talks to users the bot has never seen."""
+
+    def __init__(self) -> None:
+        self.next = 10_000
+
+    def take(self, count: int) -> int:
+        first, self.next = self.next, self.next + count
+        return first
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main() -> None:
-    import logging
+def measure_bot(
+    tg: Child, users: Users, kind: str, db_url: str, tmp: Path, args: argparse.Namespace, api: tuple
+) -> dict[str, Any]:
+    """One bot in its own process: warm-up, idle CPU, the burst (CPU, rate, 429s), then for ours the steady
+    stream (latency). Returns the figures."""
+    bot = Child(f"bot-{kind}", bot_process, kind, *api, db_url, str(tmp / f"data-{kind}"))
+    figures: dict[str, Any] = {}
+    try:
+        bot.ask()  # "ready"
+        timeout = 15 + args.users / 15  # the burst needs users / 30 s at the configured rate
+        tg.ask("users", users.take(WARMUP_USERS), WARMUP_USERS, None, timeout, True, timeout=timeout + 10)
+        time.sleep(IDLE_S)  # the warm-up's state written, the rate limiter's bucket drained
+        before = bot.ask("sample")
+        time.sleep(IDLE_S)
+        figures["idle_cpu_ms_per_s"] = (bot.ask("sample")["cpu"] - before["cpu"]) * 1000 / IDLE_S
+        if args.profile:
+            bot.ask("profile")
+        before = bot.ask("sample")
+        # Under the profiler everything is slower and the limits would profile 429 retries instead.
+        enforce = not args.profile
+        burst = tg.ask(
+            "users", users.take(args.users), args.users, None, timeout, enforce, timeout=timeout + 10
+        )
+        time.sleep(SETTLE_S)
+        after = bot.ask("sample")
+        figures["cpu_ms_per_update"] = (after["cpu"] - before["cpu"]) * 1000 / args.users
+        if args.profile:
+            figures["profile"] = bot.ask("profile_report", args.profile_out)
+        if kind != "bare":
+            statements = after["statements"] - before["statements"]
+            figures["sql_statements_per_update"] = statements.total() / args.users
+            figures["sql_commits_per_update"] = (after["commits"] - before["commits"]) / args.users
+            figures["sql_by_statement"] = statements
+        figures["burst_s"] = burst["wall_s"]
+        figures["burst_answers_per_s"] = args.users / burst["wall_s"]
+        figures["rate_limited_429"] = burst["rate_limited"]
+        figures["requests_per_update"] = burst["requests"] / args.users
+        figures["unanswered"] = burst["unanswered"]
+        if kind != "bare" and args.steady and not args.profile:
+            time.sleep(IDLE_S)
+            first = users.take(args.steady)
+            steady = tg.ask("users", first, args.steady, args.rate, timeout, False, timeout=timeout + 10)
+            latencies = steady["latencies_s"]
+            figures["p50_ms"] = percentile(latencies, 0.50) * 1000
+            figures["p99_ms"] = percentile(latencies, 0.99) * 1000
+            figures["max_ms"] = percentile(latencies, 1.0) * 1000
+            figures["steady_unanswered"] = steady["unanswered"]
+        figures["max_rss_mb"] = bot.ask("stop")
+    finally:
+        bot.close()
+    return figures
 
-    logging.basicConfig(level=logging.CRITICAL)
-    with tempfile.TemporaryDirectory() as tmp:
-        db_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        await migrate(db_url)
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=serve_panel, args=(child,), daemon=True)
-        process.start()
-        url = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
-        panel: Any = SimpleNamespace(url=url)  # BotEnv only needs the panel's URL
-        tg = BotApiEmulator()
-        await tg.start()
-        env = BotEnv(tg, panel, db_url, Path(tmp) / "data")
-        await env.start()
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=300, help="new users in the burst (default 300)")
+    parser.add_argument(
+        "--steady", type=int, default=None, help="updates of the steady stream (default: --users)"
+    )
+    parser.add_argument("--rate", type=float, default=30.0, help="updates per second of the steady stream")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 40 users, 40 steady updates")
+    parser.add_argument("--no-postgres", action="store_true", help="skip ours on PostgreSQL")
+    parser.add_argument("--profile", action="store_true", help="profile ours over the burst instead")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="postgres", help="with --profile")
+    parser.add_argument(
+        "--profile-out", default=None, help="with --profile: also dump the stats to this file"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.users = 40
+        args.steady = args.steady or 40
+    if args.steady is None:
+        args.steady = args.users
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    from tests.pg import PostgresServer, PostgresUnavailable, start_local_server
+
+    pg: PostgresServer | None = None
+    wanted = ["ours_sqlite", "ours_postgres"]
+    if args.profile:
+        wanted = [f"ours_{args.db}"]
+    elif args.no_postgres:
+        wanted = ["ours_sqlite"]
+    if "ours_postgres" in wanted:
         try:
-            users = list(range(10_000, 10_000 + USERS))
-            for uid in users:
-                env.person(uid)
-                await env.link(uid)
-            await env.quiet()
-            latencies: list[float] = []
-            per_command: dict[str, float] = {}
-            started = time.perf_counter()
-            for command in COMMANDS:
-                mark = tg.mark()
-                sent_at: dict[int, float] = {}
-                for uid in users:
-                    sent_at[uid] = time.perf_counter()
-                    tg.send_text(uid, uid, command)
-                answered: dict[int, float] = {}
-                scanned = [mark]
+            pg = start_local_server()
+        except PostgresUnavailable as exc:
+            print(f"# PostgreSQL skipped: {exc}")
+            wanted.remove("ours_postgres")
+    results: dict[str, dict[str, Any]] = {}
+    tg = Child("emulator", emulator_process)
+    try:
+        api = tg.ask()
+        users = Users()
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind in ([] if args.profile else ["bare"]) + wanted:
+                db_url = ""
+                if kind == "ours_sqlite":
+                    db_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                elif kind == "ours_postgres":
+                    assert pg is not None
+                    db_url = asyncio.run(pg.acreate_database("bench_updates"))
+                results[kind] = measure_bot(tg, users, kind, db_url, Path(tmp), args, api)
+    finally:
+        tg.conn.send(("stop",))
+        tg.close()
+        if pg is not None:
+            pg.stop()
+    report(results, args)
 
-                def all_answered(answered: dict[int, float] = answered, scanned: list[int] = scanned) -> bool:
-                    now = time.perf_counter()
-                    for name, params in tg.requests[scanned[0] :]:
-                        chat = params.get("chat_id")
-                        if name == "sendMessage" and chat in sent_at and chat not in answered:
-                            answered[chat] = now
-                    scanned[0] = len(tg.requests)
-                    return len(answered) == len(users)
 
-                await tg.wait_for(all_answered, timeout=300, what=f"answers to {command}")
-                these = [answered[u] - sent_at[u] for u in users]
-                per_command[command] = statistics.median(these)
-                latencies += these
-            total = time.perf_counter() - started
-            errors = [
-                r
-                for (name, _), r in zip(tg.requests, tg.responses, strict=True)
-                if r is not None and not r["ok"] and name != "setMyCommands"
-            ]
-        finally:
-            await env.stop()
-            await tg.stop()
-            parent.send("stop")
-            process.join(10)
-    updates = USERS * len(COMMANDS)
-    print(f"users: {USERS}")
-    print(f"updates: {updates}")
-    print(f"wall_s: {total:.2f}")
-    print(f"updates_per_s: {updates / total:.1f}")
-    print(f"handler_p50_ms: {statistics.median(latencies) * 1000:.1f}")
-    print(f"handler_p99_ms: {percentile(latencies, 0.99) * 1000:.1f}")
-    for command, median in per_command.items():
-        print(f"p50_ms_{command.strip('/')}: {median * 1000:.1f}")
-    print(f"telegram_errors: {len(errors)}")
-    for error in errors[:3]:
-        print(f"# error: {error.get('description')}")
-    print(f"max_rss_mb: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"users: {args.users}")
+    print(f"configured_send_rate_per_s: {CONFIGURED_SEND_RATE}")
+    if not args.profile:
+        print(f"steady_updates: {args.steady}")
+        print(f"steady_rate_per_s: {args.rate:g}")
+    bare = results.get("bare")
+    for kind, figures in results.items():
+        for name, value in figures.items():
+            if name in ("profile", "sql_by_statement"):
+                continue
+            shown = f"{value:.2f}" if isinstance(value, float) else value
+            print(f"{kind}_{name}: {shown}")
+        if bare is not None and kind != "bare":
+            print(f"{kind}_cpu_ratio_to_bare: {figures['cpu_ms_per_update'] / bare['cpu_ms_per_update']:.1f}")
+    for kind, figures in results.items():
+        if "sql_by_statement" in figures:
+            print(f"# {kind}: SQL statements per update in the burst, by statement")
+            for statement, count in figures["sql_by_statement"].most_common(12):
+                print(f"#   {count / args.users:5.2f}  {statement}")
+        if "profile" in figures:
+            print(f"# cProfile of {kind}'s process over the burst of {args.users} new users' /start")
+            print(figures["profile"].rstrip())
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
