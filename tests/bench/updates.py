@@ -418,6 +418,7 @@ def measure_bot(
             steady = tg.ask("users", first, args.steady, args.rate, timeout, False, timeout=timeout + 10)
             latencies = steady["latencies_s"]
             figures["p50_ms"] = percentile(latencies, 0.50) * 1000
+            figures["p90_ms"] = percentile(latencies, 0.90) * 1000
             figures["p99_ms"] = percentile(latencies, 0.99) * 1000
             figures["max_ms"] = percentile(latencies, 1.0) * 1000
             figures["steady_unanswered"] = steady["unanswered"]
