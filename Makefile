@@ -46,8 +46,9 @@ test: install postgres chromium
 lint: install
 	@$(VENV)/bin/ruff check .
 
+# Every script of tests/bench/ (not the modules they import: those have no __main__).
 bench: install
-	@for b in tests/bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $$(grep -l '^if __name__ == "__main__":' tests/bench/*.py); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

