@@ -1,7 +1,9 @@
 """Everything that talks to Telegram users: one module per flow, each with `register(application)`.
 
-The order of registration matters within handler group 0: conversations first (they claim the text a
-user types while they are active), the catch-all guidance last.
+Conversations are `Flow`s (handlers/flow.py) over the conversation row that the update processor loads for
+each update (bot/conversation.py). The order of registration matters within handler group 0: flows first
+(while one is active it claims the text the user types), the catch-all guidance last. Group -1 says that a
+flow's deadline passed, before the update is handled as if no flow were active.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.i18n import LANGUAGES, lazy, translator
+from handlers.flow import ExpiryNotice
 
 from . import (
     accounts,
@@ -64,6 +67,7 @@ OPERATOR_COMMANDS = [("stats", lazy("Bot statistics (operators)"))]
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(ExpiryNotice(), group=-1)
     for flow in (
         group,
         connect,

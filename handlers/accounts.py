@@ -14,47 +14,34 @@ Callback data (management checks `may_manage` afresh on every press):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from telegram import ForceReply, Update
-from telegram.error import TelegramError
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
-from telegram.warnings import PTBUserWarning
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.accounts import unlink_account
 from handlers.common import (
     Button,
     Context,
     Turn,
+    ask_reply,
     esc,
     int_arg,
-    is_anonymous_admin,
     is_private,
     may_manage,
     money,
     parse_callback,
     refuse,
     turn,
-    user_data,
 )
+from handlers.flow import END, Flow, flow_data
 from handlers.start import main_buttons, panel_host
 from storage import repo
 from storage.models import Account
 from storage.repo.accounts import LABEL_MAX
 
 NAME = 0
-END = ConversationHandler.END
-TIMEOUT_SECONDS = 30 * 60
 BUTTON_NAME = 30  # characters of a label on a button
 
 
@@ -230,7 +217,7 @@ async def on_button(update: Update, context: Context) -> None:
 
 
 def _renaming(context: Context) -> dict[str, Any]:
-    return user_data(context).setdefault("acs_rename", {})
+    return flow_data("acs_rename")
 
 
 async def rename_start(update: Update, context: Context) -> int:
@@ -257,16 +244,7 @@ async def _ask(t: Turn, text: str, rows: Sequence[Sequence[Button]]) -> None:
     if is_private(t.update):
         await t.show(text, rows)
         return
-    user = t.update.effective_user
-    mention = (
-        ""
-        if is_anonymous_admin(t.update) or user is None
-        else f'<a href="tg://user?id={user.id}">{esc(user.first_name)}</a>\n'
-    )
-    hint = esc(t._("Reply to this message. /cancel stops."))
-    await t.context.bot.send_message(
-        t.chat_id, f"{mention}{text}\n\n<i>{hint}</i>", reply_markup=ForceReply(selective=True)
-    )
+    await ask_reply(t, text, hint=t._("Reply to this message. /cancel stops."))
 
 
 async def rename_text(update: Update, context: Context) -> int:
@@ -303,36 +281,17 @@ async def rename_cancel(update: Update, context: Context) -> int:
     return END
 
 
-async def rename_timeout(update: object, context: Context) -> None:
-    if isinstance(update, Update) and update.effective_chat is not None:
-        t = await turn(update, context)
-        _renaming(context).pop(str(t.chat_id), None)
-        try:
-            await context.bot.send_message(
-                t.chat_id, esc(t._("⌛ Renaming timed out. The name stays as it was."))
-            )
-        except TelegramError:
-            pass
-
-
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    with warnings.catch_warnings():  # per_message=False with CallbackQueryHandlers is what we want
-        warnings.simplefilter("ignore", PTBUserWarning)
-        rename = ConversationHandler(
-            entry_points=[CallbackQueryHandler(rename_start, pattern=r"^acs:ren:\d+$")],
-            states={
-                NAME: [MessageHandler(filters.TEXT & ~filters.COMMAND, rename_text)],
-                ConversationHandler.TIMEOUT: [TypeHandler(Update, rename_timeout)],
-            },
-            fallbacks=[
-                CommandHandler("cancel", rename_cancel),
-                CallbackQueryHandler(rename_cancel, pattern=r"^acs:x$"),
-            ],
-            name="accounts_rename",
-            persistent=True,
-            allow_reentry=True,
-            conversation_timeout=TIMEOUT_SECONDS,
-        )
+    rename = Flow(
+        "accounts",
+        entry_points=[CallbackQueryHandler(rename_start, pattern=r"^acs:ren:\d+$")],
+        steps={NAME: [MessageHandler(filters.TEXT & ~filters.COMMAND, rename_text)]},
+        fallbacks=[
+            CommandHandler("cancel", rename_cancel),
+            CallbackQueryHandler(rename_cancel, pattern=r"^acs:x$"),
+        ],
+        expired_buttons=r"^acs:x$",
+    )
     application.add_handler(rename)
     application.add_handler(CommandHandler("accounts", accounts_command))
     application.add_handler(CallbackQueryHandler(on_button, pattern=r"^acs:"))

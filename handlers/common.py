@@ -11,21 +11,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
     CallbackQuery,
     ChatMember,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    ReplyParameters,
     Update,
 )
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
+from bot.conversation import current
 from bot.deps import Deps
 from bot.formatting import esc, format_money
 from bot.i18n import Translator, translator
@@ -135,15 +137,22 @@ class Turn:
 
 
 async def turn(update: Update, context: Context) -> Turn:
-    """Load (or create) the chat's row and pick the language: the chat's choice, else the user's."""
+    """The chat's row (loaded once per update by the update processor, see bot/conversation.py; loaded or
+    created here when there is none, e.g. an update handed to the Application directly) and the language:
+    the chat's choice, else the user's."""
     d = deps(context)
     tg_chat = update.effective_chat
     assert tg_chat is not None
-    async with d.sessions() as session:
-        chat = await repo.chats.get_or_create_chat(
-            session, tg_chat.id, kind=tg_chat.type, title=tg_chat.title
-        )
-        await session.commit()
+    conversation = current()
+    chat = conversation.chat if conversation is not None and conversation.chat_id == tg_chat.id else None
+    if chat is None:
+        async with d.sessions() as session:
+            chat = await repo.chats.get_or_create_chat(
+                session, tg_chat.id, kind=tg_chat.type, title=tg_chat.title
+            )
+            await session.commit()
+        if conversation is not None:
+            conversation.chat = chat
     user = update.effective_user
     lang = chat.language or (user.language_code if user else None)
     return Turn(update=update, context=context, deps=d, chat=chat, _=translator(lang))
@@ -230,6 +239,28 @@ async def refuse(t: Turn, text: str | None = None) -> None:
         await t.update.effective_message.reply_text(esc(text))
 
 
+async def ask_reply(
+    t: Turn, text: str, *, hint: str | None = None, placeholder: str | None = None
+) -> Message:
+    """A question whose answer is typed, as a forced reply: in a group (privacy mode) only replies reach the
+    bot, and the selective ForceReply targets the person mentioned (nobody to mention for an anonymous admin,
+    who writes as the group). `hint` goes under the text in italics."""
+    user = t.update.effective_user
+    mention = ""
+    if not is_private(t.update) and not is_anonymous_admin(t.update) and user is not None:
+        mention = f'<a href="tg://user?id={user.id}">{esc(user.first_name)}</a>\n'
+    body = f"{mention}{text}" + (f"\n\n<i>{esc(hint)}</i>" if hint else "")
+    message = t.update.message
+    return await t.context.bot.send_message(
+        t.chat_id,
+        clip(body),
+        reply_markup=ForceReply(selective=True, input_field_placeholder=placeholder),
+        reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        if message
+        else None,
+    )
+
+
 def parse_callback(data: str | None) -> list[str]:
     return (data or "").split(":")
 
@@ -243,9 +274,3 @@ def int_arg(parts: list[str], index: int, default: int = 0) -> int:
 
 def command_args(context: Context) -> list[str]:
     return list(context.args or [])
-
-
-def user_data(context: Context) -> dict[str, Any]:
-    data = context.user_data
-    assert data is not None
-    return data

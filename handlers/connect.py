@@ -21,7 +21,6 @@ Callback data:
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 from telegram import Message, Update
@@ -32,12 +31,9 @@ from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
-    ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.accounts import PanelNotAllowed, check_panel_url, link_account
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
@@ -54,16 +50,11 @@ from handlers.common import (
     parse_callback,
     turn,
 )
-from handlers.connect_group import DEEP_LINK
-from handlers.connect_group import admin_of as _admin_of
-from handlers.connect_group import announce_in_group as _announce_in_group
-from handlers.connect_group import chat_title as _chat_title
-from handlers.connect_group import group_connect as _group_connect
+from handlers.connect_group import DEEP_LINK, admin_of, announce_in_group, chat_title, group_connect
 from handlers.connect_label import got_label, on_keep_label
-from handlers.connect_state import KEY, LABEL, URL
-from handlers.connect_state import cancel_row as _cancel_row
-from handlers.connect_state import conversation_state as _state
+from handlers.connect_state import KEY, LABEL, URL, cancel_row, connect_data
 from handlers.disconnect import cmd_disconnect, on_unlink_button
+from handlers.flow import END, Flow
 from handlers.start import main_buttons, panel_host
 from storage import repo
 from storage.repo.accounts import LABEL_MAX, AccountExistsError
@@ -85,12 +76,12 @@ def _might_hold_key(text: str) -> bool:
 
 async def _ask_key(t: Turn, target: int, url: str) -> int:
     _ = t._
-    state = _state(t.context)
+    state = connect_data()
     state.clear()
     state.update(chat=target, panel=url)
     lines = [_("🔗 <b>Link a panel</b>")]
     if target != t.chat_id:
-        title = await _chat_title(t, target)
+        title = await chat_title(t, target)
         lines.append(_("For the group <b>{title}</b>.", title=esc(title)))
     async with t.session() as session:
         linked = await repo.accounts.list_accounts(session, target)
@@ -114,7 +105,7 @@ async def _ask_key(t: Turn, target: int, url: str) -> int:
     rows: list[list[Button]] = []
     if allowed is None or len(allowed) > 1:
         rows.append([(_("🌐 Another panel"), "acc:other")])
-    rows.append(_cancel_row(t))
+    rows.append(cancel_row(t))
     await t.answer()
     await t.show("\n".join(lines), rows)
     return KEY
@@ -123,7 +114,7 @@ async def _ask_key(t: Turn, target: int, url: str) -> int:
 async def cmd_connect(update: Update, context: Context) -> int:
     t = await turn(update, context)
     if not is_private(update):
-        return await _group_connect(t)
+        return await group_connect(t)
     url = t.deps.settings.panel_url
     args = command_args(context)
     if args:
@@ -139,14 +130,14 @@ async def cmd_connect(update: Update, context: Context) -> int:
                 listed = "\n".join(f"• <code>{esc(u)}</code>" for u in allowed)
                 text = t._("This panel is not allowed here. Panels you may link:") + "\n" + listed
             await t.show(text, edit=False)
-            return ConversationHandler.END
+            return END
     return await _ask_key(t, t.chat_id, url)
 
 
 async def on_connect_button(update: Update, context: Context) -> int:
     t = await turn(update, context)
     if not is_private(update):
-        return await _group_connect(t)
+        return await group_connect(t)
     return await _ask_key(t, t.chat_id, t.deps.settings.panel_url)
 
 
@@ -158,9 +149,9 @@ async def start_connect(update: Update, context: Context) -> int:
     if payload == DEEP_LINK:
         return await _ask_key(t, t.chat_id, default)
     group_id = -int(payload.removeprefix(f"{DEEP_LINK}_g"))
-    if not await _admin_of(context, group_id, t.user_id):
+    if not await admin_of(context, group_id, t.user_id):
         await t.show(t._("Only the group's admins may link a panel for it."), edit=False)
-        return ConversationHandler.END
+        return END
     return await _ask_key(t, group_id, default)
 
 
@@ -170,10 +161,10 @@ async def on_other_panel(update: Update, context: Context) -> int:
     allowed = t.deps.settings.allowed_panels
     if allowed is None:
         text = t._("Send me the address of the panel's API, like <code>https://example.com/api/v2</code>.")
-        await t.show(text, [_cancel_row(t)])
+        await t.show(text, [cancel_row(t)])
         return URL
     rows = [[(panel_host(url), f"acc:panel:{i}")] for i, url in enumerate(allowed)]
-    await t.show(t._("Which panel?"), [*rows, _cancel_row(t)])
+    await t.show(t._("Which panel?"), [*rows, cancel_row(t)])
     return KEY
 
 
@@ -184,7 +175,7 @@ async def on_panel_choice(update: Update, context: Context) -> int:
     if not 0 <= index < len(allowed):
         await t.answer(t._("This panel is no longer offered."), alert=True)
         return KEY
-    target = _state(context).get("chat", t.chat_id)
+    target = connect_data().get("chat", t.chat_id)
     return await _ask_key(t, target, allowed[index])
 
 
@@ -195,9 +186,9 @@ async def got_url(update: Update, context: Context) -> int:
         url = check_panel_url(t.deps, (message.text if message else None) or "")
     except PanelNotAllowed:
         text = t._("That is not the address of a panel's API. It looks like https://example.com/api/v2.")
-        await t.show(text, [_cancel_row(t)], edit=False)
+        await t.show(text, [cancel_row(t)], edit=False)
         return URL
-    return await _ask_key(t, _state(context).get("chat", t.chat_id), url)
+    return await _ask_key(t, connect_data().get("chat", t.chat_id), url)
 
 
 async def _delete(message: Message) -> bool:
@@ -236,10 +227,10 @@ async def got_key(update: Update, context: Context) -> int:
         notes.append(
             _("⚠️ I could not delete your message: please delete your message with the key yourself.")
         )
-    state = _state(context)
+    state = connect_data()
     if "chat" not in state or "panel" not in state:  # lost state: start over
         await t.show("\n\n".join([*notes, _("Please start again with /connect.")]), edit=False)
-        return ConversationHandler.END
+        return END
     if not _plausible_key(text):
         notes.append(
             _(
@@ -249,13 +240,13 @@ async def got_key(update: Update, context: Context) -> int:
                 max=MAX_KEY,
             )
         )
-        await t.show("\n\n".join(notes), [_cancel_row(t)], edit=False)
+        await t.show("\n\n".join(notes), [cancel_row(t)], edit=False)
         return KEY
     target, url = int(state["chat"]), str(state["panel"])
-    if target != t.chat_id and not await _admin_of(context, target, t.user_id):
+    if target != t.chat_id and not await admin_of(context, target, t.user_id):
         await t.show("\n\n".join([*notes, _("Only the group's admins may link a panel for it.")]), edit=False)
         state.clear()
-        return ConversationHandler.END
+        return END
     try:
         await context.bot.send_chat_action(t.chat_id, ChatAction.TYPING)
     except TelegramError:
@@ -271,13 +262,13 @@ async def got_key(update: Update, context: Context) -> int:
             else _("ℹ️ This key is already linked to that group.")
         )
         await t.show("\n\n".join(notes), main_buttons(t, True) if here else (), edit=False)
-        return ConversationHandler.END
+        return END
     except PanelNotAllowed:
         state.clear()
         await t.show("\n\n".join([*notes, _("This panel is no longer allowed here.")]), edit=False)
-        return ConversationHandler.END
+        return END
     except PanelError as exc:  # the conversation keeps waiting for a key
-        await t.show("\n\n".join([*notes, _key_trouble(t, exc)]), [_cancel_row(t)], edit=False)
+        await t.show("\n\n".join([*notes, _key_trouble(t, exc)]), [cancel_row(t)], edit=False)
         return KEY
     state.clear()
     host = esc(panel_host(url))
@@ -290,9 +281,9 @@ async def got_key(update: Update, context: Context) -> int:
     log.info("account %s linked to chat %s by user %s", account.id, target, t.user_id)
     here = target == t.chat_id
     if not here:
-        title = esc(await _chat_title(t, target))
+        title = esc(await chat_title(t, target))
         lines.insert(len(notes) + 1, _("For the group <b>{title}</b>.", title=title))
-        await _announce_in_group(t, target, host, amount)
+        await announce_in_group(t, target, host, amount)
     accounts = await chat_accounts(t, target)
     named = next((a for a in accounts if a.id == account.id), None)
     if len(accounts) > 1 and named is not None:  # several: ask for a name to tell them apart
@@ -310,33 +301,15 @@ async def got_key(update: Update, context: Context) -> int:
         await t.show("\n".join(lines), [[(_("✅ Keep this name"), "acc:lkeep")]], edit=False)
         return LABEL
     await t.show("\n".join(lines), main_buttons(t, True) if here else (), edit=False)
-    return ConversationHandler.END
+    return END
 
 
 async def on_cancel(update: Update, context: Context) -> int:
     t = await turn(update, context)
-    _state(context).clear()
+    connect_data().clear()
     await t.answer()
     await t.show(t._("Okay, no panel was linked."))
-    return ConversationHandler.END
-
-
-async def on_timeout(update: object, context: Context) -> None:
-    _state(context).clear()
-    if isinstance(update, Update) and update.effective_chat is not None:
-        t = await turn(update, context)
-        try:
-            await context.bot.send_message(
-                update.effective_chat.id,
-                esc(t._("⌛ Linking the panel timed out. Start again with /connect.")),
-            )
-        except TelegramError:
-            pass
-
-
-async def stale_connect_button(update: Update, context: Context) -> None:
-    t = await turn(update, context)
-    await t.answer(t._("This step has ended. Start again with /connect."), alert=True)
+    return END
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -346,39 +319,33 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CommandHandler("cancel", on_cancel),
         CallbackQueryHandler(on_cancel, pattern=r"^acc:cancel$"),
     ]
-    with warnings.catch_warnings():  # per_message=False with CallbackQueryHandlers is what we want
-        warnings.simplefilter("ignore", PTBUserWarning)
-        conversation = ConversationHandler(
-            entry_points=[
-                CommandHandler("connect", cmd_connect),
-                CommandHandler("start", start_connect, filters=deep_link),
-                CallbackQueryHandler(on_connect_button, pattern=r"^acc:connect$"),
+    conversation = Flow(
+        "connect",
+        entry_points=[
+            CommandHandler("connect", cmd_connect),
+            CommandHandler("start", start_connect, filters=deep_link),
+            CallbackQueryHandler(on_connect_button, pattern=r"^acc:connect$"),
+        ],
+        steps={
+            KEY: [
+                MessageHandler(private_text, got_key),
+                CallbackQueryHandler(on_other_panel, pattern=r"^acc:other$"),
+                CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
             ],
-            states={
-                KEY: [
-                    MessageHandler(private_text, got_key),
-                    CallbackQueryHandler(on_other_panel, pattern=r"^acc:other$"),
-                    CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
-                ],
-                URL: [
-                    MessageHandler(private_text, got_url),
-                    CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
-                ],
-                LABEL: [
-                    MessageHandler(private_text, got_label),
-                    CallbackQueryHandler(on_keep_label, pattern=r"^acc:lkeep$"),
-                ],
-                ConversationHandler.TIMEOUT: [TypeHandler(Update, on_timeout)],
-            },
-            fallbacks=cancel,
-            name="connect",
-            persistent=True,
-            allow_reentry=True,
-            conversation_timeout=TIMEOUT_SECONDS,
-        )
+            URL: [
+                MessageHandler(private_text, got_url),
+                CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
+            ],
+            LABEL: [
+                MessageHandler(private_text, got_label),
+                CallbackQueryHandler(on_keep_label, pattern=r"^acc:lkeep$"),
+            ],
+        },
+        fallbacks=cancel,
+        expired_buttons=r"^acc:(other|panel:\d+|lkeep|cancel)$",
+    )
     application.add_handler(conversation)
     application.add_handler(CommandHandler("disconnect", cmd_disconnect))
     application.add_handler(
         CallbackQueryHandler(on_unlink_button, pattern=r"^acc:(drop|unlink):\d+$|^acc:keep$")
     )
-    application.add_handler(CallbackQueryHandler(stale_connect_button, pattern=r"^acc:"))

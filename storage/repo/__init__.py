@@ -5,6 +5,16 @@ changes (a status change and its outbox message) in one transaction. The one exc
 `orders.claim_draft_for_sending`, which must commit to guarantee exactly-once placement.
 """
 
-from storage.repo import accounts, batches, chats, favorites, orders, outbox, polls, refills, state
+from storage.repo import accounts, batches, chats, conversations, favorites, orders, outbox, polls, refills
 
-__all__ = ["accounts", "batches", "chats", "favorites", "orders", "outbox", "polls", "refills", "state"]
+__all__ = [
+    "accounts",
+    "batches",
+    "chats",
+    "conversations",
+    "favorites",
+    "orders",
+    "outbox",
+    "polls",
+    "refills",
+]

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401
 from storage.db import alembic_config, create_engine, current_revision, migrate
 
-TABLES = {"chat", "account", "favorite", "orders", "refill", "outbox", "ptb_state", "alembic_version"}
+TABLES = {"chat", "account", "favorite", "orders", "refill", "outbox", "conversation", "alembic_version"}
 
 
 def _diff(connection: Connection) -> list:
@@ -50,7 +50,7 @@ async def test_migrate_is_idempotent_and_at_head(empty_db_url: str) -> None:
     await migrate(empty_db_url)
     await migrate(empty_db_url)
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head == "0003"
+    assert head == "0004"
     assert await current_revision(empty_db_url) == head
 
 
@@ -69,7 +69,7 @@ async def test_downgrade_to_base_and_up_again(db_url: str) -> None:
         assert set(await conn.run_sync(lambda c: inspect(c).get_table_names())) <= {"alembic_version"}
     await eng.dispose()
     await migrate(db_url)
-    assert await current_revision(db_url) == "0003"
+    assert await current_revision(db_url) == "0004"
 
 
 async def test_migrate_from_another_cwd_creates_parent_dir(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ async def test_migrate_from_another_cwd_creates_parent_dir(tmp_path: Path) -> No
     finally:
         os.chdir(old)
     assert target.exists()
-    assert await current_revision(f"sqlite+aiosqlite:///{target}") == "0003"
+    assert await current_revision(f"sqlite+aiosqlite:///{target}") == "0004"
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

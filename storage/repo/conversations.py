@@ -1,0 +1,52 @@
+"""Conversation rows: one per (chat, person), written by the update processor (bot/conversation.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation
+from storage.repo._util import dialect_insert
+from storage.types import utcnow
+
+
+async def chat_conversations(session: AsyncSession, chat_id: int) -> list[Conversation]:
+    """Every person's row in the chat (one in a private chat): an update needs its own row, and in a group
+    the others' rows tell whose prompt a reply or a press belongs to."""
+    rows = await session.execute(select(Conversation).where(Conversation.chat_id == chat_id))
+    return list(rows.scalars())
+
+
+async def save_conversation(
+    session: AsyncSession,
+    chat_id: int,
+    user_id: int,
+    *,
+    flow: str | None,
+    step: str | None,
+    data: dict[str, Any],
+    deadline: datetime | None,
+) -> None:
+    """Insert or replace the row (data must be JSON)."""
+    values = {"flow": flow, "step": step, "data": data, "deadline": deadline, "updated_at": utcnow()}
+    stmt = dialect_insert(session, Conversation).values(chat_id=chat_id, user_id=user_id, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["chat_id", "user_id"], set_=values))
+
+
+async def delete_conversation(session: AsyncSession, chat_id: int, user_id: int) -> None:
+    await session.execute(
+        delete(Conversation).where(Conversation.chat_id == chat_id, Conversation.user_id == user_id),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def delete_idle_conversations(session: AsyncSession, before: datetime) -> int:
+    """Rows without a flow, untouched since `before` (only notes such as search texts left): housekeeping."""
+    result = await session.execute(
+        delete(Conversation).where(Conversation.flow.is_(None), Conversation.updated_at < before),  # type: ignore[union-attr]
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
