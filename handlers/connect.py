@@ -36,6 +36,7 @@ from telegram.ext import (
 )
 
 from bot.accounts import PanelNotAllowed, check_panel_url, link_account
+from bot.i18n import lazy
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
 from handlers.accounts import account_name, chat_accounts
 from handlers.common import (
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 30 * 60
 MIN_KEY, MAX_KEY = 8, 200
+NOT_DELETED = lazy("⚠️ I could not delete your message: please delete your message with the key yourself.")
 
 
 def _plausible_key(text: str) -> bool:
@@ -112,11 +114,23 @@ async def _ask_key(t: Turn, target: int, url: str) -> int:
 
 
 async def cmd_connect(update: Update, context: Context) -> int:
+    """/connect, /connect <panel API URL>, and /connect <key>: a key typed after the command is deleted
+    before anything else; in a private chat it is then taken as the key for the default panel."""
+    args = command_args(context)
+    message = update.effective_message
+    typed_key = bool(args) and not args[0].lower().startswith(("http://", "https://"))
+    deleted = await _delete(message) if typed_key and message is not None else False
     t = await turn(update, context)
     if not is_private(update):
+        if typed_key and not deleted:
+            await t.show(t._(NOT_DELETED), edit=False)
         return await group_connect(t)
     url = t.deps.settings.panel_url
-    args = command_args(context)
+    if typed_key:
+        state = connect_data()
+        state.clear()
+        state.update(chat=t.chat_id, panel=url)
+        return await _link(t, " ".join(args), [] if deleted else [t._(NOT_DELETED)])
     if args:
         try:
             url = check_panel_url(t.deps, args[0])
@@ -218,15 +232,19 @@ def _key_trouble(t: Turn, exc: PanelError) -> str:
 
 async def got_key(update: Update, context: Context) -> int:
     t = await turn(update, context)
-    _ = t._
     message = update.effective_message
     assert message is not None
     text = (message.text or "").strip()
     notes = []
     if _might_hold_key(text) and not await _delete(message):
-        notes.append(
-            _("⚠️ I could not delete your message: please delete your message with the key yourself.")
-        )
+        notes.append(t._(NOT_DELETED))
+    return await _link(t, text, notes)
+
+
+async def _link(t: Turn, text: str, notes: list[str]) -> int:
+    """Check the key with the panel and link it to the chat the conversation is for."""
+    _ = t._
+    context = t.context
     state = connect_data()
     if "chat" not in state or "panel" not in state:  # lost state: start over
         await t.show("\n\n".join([*notes, _("Please start again with /connect.")]), edit=False)

@@ -196,4 +196,3 @@ async def test_past_its_deadline_a_flow_expires_after_a_restart(conv_env: BotEnv
     assert said[0] == f"⌛ The /{name} step expired; nothing was changed. Start again with /{name}.", said
     assert not any(CASES[name].answered in s for s in said)
     assert await env.conversation(101, 101) == (None, None)
-

@@ -289,3 +289,33 @@ async def test_a_key_pasted_outside_connect_is_deleted(env: BotEnv) -> None:
     assert all(pasted not in str(p.get("text", "")) for _, p in env.tg.requests)
     await alice.say("hello there")  # ordinary text still gets the guidance
     assert "not sure what you mean" in alice.text
+
+
+async def test_connect_with_the_key_after_the_command(env: BotEnv) -> None:
+    """`/connect <key>` in a private chat: the message is deleted before anything else, then the key is
+    linked to the default panel."""
+    env.person(101)
+    mark = env.tg.mark()
+    sent = env.tg.send_text(101, 101, f"/connect {KEY}")
+    await env.quiet(mark)
+    method, params = next(r for r in env.tg.requests[mark:] if r[0] != "getMe")
+    assert sent is not None and method == "deleteMessage" and params["message_id"] == sent["message_id"]
+    assert "Panel linked" in env.tg.last_bot_message(101)["text"]
+    assert [a.panel_url for a in await accounts(env, 101)] == [env.panel.url]
+    assert_key_never_sent(env)
+
+
+async def test_connect_with_the_key_in_a_group_deletes_it_first(env: BotEnv) -> None:
+    env.person(201, first_name="Ada")
+    env.tg.add_group(GROUP, "Team", admins=[201])
+    mark = env.tg.mark()
+    sent = env.tg.send_text(GROUP, 201, f"/connect {KEY}")
+    await env.quiet(mark)
+    method, params = next(r for r in env.tg.requests[mark:] if r[0] != "getMe")
+    assert sent is not None and method == "deleteMessage" and params["message_id"] == sent["message_id"]
+    last = env.tg.last_bot_message(GROUP)
+    assert "never sent in a group" in last["text"]
+    assert [label for label, _ in env.tg.buttons(last)] == ["🔐 Link in private chat"]
+    assert await accounts(env, GROUP) == []
+    assert env.panel.count("balance") == 0
+    assert_key_never_sent(env)
