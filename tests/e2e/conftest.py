@@ -126,7 +126,8 @@ class BotEnv:
         assert self.app is not None
         return self.app.bot_data["deps"]
 
-    async def start(self) -> None:
+    async def start(self, *, polling: bool = True) -> None:
+        """`polling=False`: the test hands updates to `app.update_queue` itself (as a webhook would)."""
         self.app = build_application(self.settings, rate_limiter=False)
         # The same steps, in the same order, as Application.run_polling takes them.
         await self.app.initialize()
@@ -134,7 +135,8 @@ class BotEnv:
             await self.app.post_init(self.app)
         await self.app.start()
         assert self.app.updater is not None
-        await self.app.updater.start_polling(poll_interval=0, timeout=1)
+        if polling:
+            await self.app.updater.start_polling(poll_interval=0, timeout=1)
 
     async def stop(self) -> None:
         if self.app is None:
