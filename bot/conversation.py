@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Update
 
 from storage import repo
-from storage.models import Chat, Conversation
+from storage.models import Account, Chat, Conversation
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,9 @@ class ConversationState:
     chat: Chat | None = None  # the chat's row, loaded once for the update
     others: list[Conversation] = field(default_factory=list)  # other people's rows in this chat (groups)
     expired: str | None = None  # the flow that was past its deadline when this update came
-    stored: str | None = None  # the row as loaded (see snapshot); None: there was no row
+    stored: str | None = None  # the row as loaded (see snapshot), written back only if it changed
+    # chat id -> its accounts, listed once per update (handlers/common.py Turn.accounts); not stored
+    accounts: dict[int, list[Account]] = field(default_factory=dict)
 
     def enter(self, flow: str, step: str, timeout: timedelta = FLOW_TIMEOUT) -> None:
         """Make `flow` the active one at `step`, with a fresh deadline (the data is the caller's: entering
@@ -162,6 +164,7 @@ class ConversationStore:
         rows = await repo.conversations.chat_conversations(session, chat_id)
         await session.commit()  # writes only for a new chat or a changed title; ends the read either way
         state = ConversationState(chat_id, user_id, chat=chat)
+        state.stored = state.snapshot()  # no row yet is the same as an empty one: nothing to write
         for row in rows:
             if row.user_id != user_id:
                 state.others.append(row)

@@ -73,11 +73,12 @@ async def chat_accounts(t: Turn, chat_id: int | None = None) -> list[Account]:
     """The chat's linked accounts, the default first; with two or more, every one has a label (given here
     to those that have none)."""
     target = t.chat_id if chat_id is None else chat_id
-    async with t.session() as session:
-        accounts = await repo.accounts.list_accounts(session, target)
-        if len(accounts) > 1 and any(not a.label for a in accounts):
+    accounts = await t.accounts(target)
+    if len(accounts) > 1 and any(not a.label for a in accounts):
+        async with t.session() as session:
             for account in sorted(accounts, key=lambda a: a.id or 0):
                 if not account.label:
+                    session.add(account)
                     others = [a.label for a in accounts if a.label and a is not account]
                     account.label = default_label(account, others)
             await session.commit()
@@ -192,6 +193,7 @@ async def on_button(update: Update, context: Context) -> None:
     elif action == "def":
         async with t.session() as session:
             await repo.accounts.set_default_account(session, t.chat_id, account_id)
+            t.forget_accounts()
             await session.commit()
         account.is_default = True
         await t.answer(_("Default panel: {name}", name=account_name(account)))
@@ -207,6 +209,7 @@ async def on_button(update: Update, context: Context) -> None:
         await t.show(text, rows)
     elif action == "unl":
         await unlink_account(t.deps, t.chat_id, account_id)
+        t.forget_accounts()
         await t.answer(_("Unlinked: {name}", name=account_name(account)))
         await t.show(*(await _list_page(t)))
     else:
@@ -263,6 +266,7 @@ async def rename_text(update: Update, context: Context) -> int:
         return NAME
     async with t.session() as session:
         account = await repo.accounts.rename_account(session, account_id, t.chat_id, text)
+        t.forget_accounts()
         await session.commit()
     if account is None:
         await t.show(esc(t._("This panel is not linked any more.")), edit=False)

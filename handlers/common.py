@@ -99,10 +99,25 @@ class Turn:
     def session(self) -> AsyncSession:
         return self.deps.sessions()
 
+    async def accounts(self, chat_id: int | None = None) -> list[Account]:
+        """The chat's linked accounts, the default first; listed once per update (call forget_accounts()
+        after linking, unlinking, renaming or changing the default)."""
+        target = self.chat_id if chat_id is None else chat_id
+        conversation = current()
+        cache = conversation.accounts if conversation is not None else {}
+        if target not in cache:
+            async with self.session() as session:
+                cache[target] = await repo.accounts.list_accounts(session, target)
+        return cache[target]
+
+    def forget_accounts(self) -> None:
+        conversation = current()
+        if conversation is not None:
+            conversation.accounts.clear()
+
     async def account(self) -> Account | None:
-        """The chat's default account (several per chat come later; the first linked is the default)."""
-        async with self.session() as session:
-            accounts = await repo.accounts.list_accounts(session, self.chat_id)
+        """The chat's default account (the first linked, unless another was made the default)."""
+        accounts = await self.accounts()
         if not accounts:
             return None
         return next((a for a in accounts if a.is_default), accounts[0])

@@ -57,7 +57,6 @@ from handlers.connect_state import KEY, LABEL, URL, cancel_row, connect_data
 from handlers.disconnect import cmd_disconnect, on_unlink_button
 from handlers.flow import END, Flow
 from handlers.start import main_buttons, panel_host
-from storage import repo
 from storage.repo.accounts import LABEL_MAX, AccountExistsError
 
 log = logging.getLogger(__name__)
@@ -85,8 +84,7 @@ async def _ask_key(t: Turn, target: int, url: str) -> int:
     if target != t.chat_id:
         title = await chat_title(t, target)
         lines.append(_("For the group <b>{title}</b>.", title=esc(title)))
-    async with t.session() as session:
-        linked = await repo.accounts.list_accounts(session, target)
+    linked = await t.accounts(target)
     if linked:
         lines.append(
             _.ngettext(
@@ -271,6 +269,7 @@ async def _link(t: Turn, text: str, notes: list[str]) -> int:
         pass
     try:
         account, balance = await link_account(t.deps, target, url, text)
+        t.forget_accounts()
     except AccountExistsError:
         state.clear()
         here = target == t.chat_id

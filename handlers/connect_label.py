@@ -37,6 +37,7 @@ async def got_label(update: Update, context: Context) -> int:
         return END
     async with t.session() as session:
         account = await repo.accounts.rename_account(session, int(state["label_for"]), target, text)
+        t.forget_accounts()
         await session.commit()
     return await named(t, target, account.label if account else None)
 
