@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import Protocol
 
-from bot.accounts import KeyVault
 from bot.catalog import Catalog
+from bot.keyvault import KeyVault
 from bot.panel import PanelClient
 
 

@@ -30,9 +30,9 @@ from telegram.error import TelegramError
 from telegram.ext import Application, InlineQueryHandler
 from telegram.helpers import create_deep_linked_url
 
-from bot.accounts import KeyDecryptError
 from bot.catalog import Catalog
 from bot.i18n import Translator, translator
+from bot.keyvault import KeyDecryptError
 from bot.panel import InvalidKey, PanelError, Service
 from handlers.cards import service_card
 from handlers.common import MAX_MESSAGE, Context, deps, money

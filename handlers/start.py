@@ -22,7 +22,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.accounts import KeyDecryptError
+from bot.keyvault import KeyDecryptError
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
 from handlers.cards import service_card
 from handlers.common import Button, Context, Turn, command_args, esc, is_private, turn

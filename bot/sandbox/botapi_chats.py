@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from bot.sandbox.botapi_methods import BotApiMethods, _json_param
+from bot.sandbox.botapi_methods import BotApiMethods, json_param
 from bot.sandbox.botapi_state import bad
 from bot.sandbox.botapi_text import utf16_len
 
@@ -100,7 +100,7 @@ class BotApiChats(BotApiMethods):
 
     # --- commands and settings ---
     def _scope_key(self, p: dict) -> tuple:
-        scope = _json_param(p.get("scope"), "scope") or {"type": "default"}
+        scope = json_param(p.get("scope"), "scope") or {"type": "default"}
         kind = scope.get("type")
         if kind in ("default", "all_private_chats", "all_group_chats", "all_chat_administrators"):
             key: tuple = (kind,)
@@ -116,7 +116,7 @@ class BotApiChats(BotApiMethods):
         return (*key, language)
 
     def api_setMyCommands(self, p: dict) -> bool:
-        commands = _json_param(p.get("commands"), "commands")
+        commands = json_param(p.get("commands"), "commands")
         if not isinstance(commands, list) or len(commands) > 100:
             raise bad("commands must be an Array of up to 100 BotCommand")
         for command in commands:
@@ -146,7 +146,7 @@ class BotApiChats(BotApiMethods):
 
     def api_setChatMenuButton(self, p: dict) -> bool:
         chat_id = self.resolve_chat_id(p["chat_id"]) if p.get("chat_id") else None
-        self.menu_buttons[chat_id] = _json_param(p.get("menu_button"), "menu button") or {"type": "default"}
+        self.menu_buttons[chat_id] = json_param(p.get("menu_button"), "menu button") or {"type": "default"}
         return True
 
     def api_getChatMenuButton(self, p: dict) -> dict:

@@ -49,7 +49,7 @@ _QUERY_INVALID = "query is too old and response timeout expired or query ID is i
 CALLBACK_QUERY_TTL = 15.0
 
 
-def _json_param(value: Any, what: str) -> Any:
+def json_param(value: Any, what: str) -> Any:
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -67,7 +67,7 @@ class BotApiMethods(BotApiState):
 
     @staticmethod
     def _formatted(text: Any, parse_mode: Any, entities: Any, what: str = "text") -> tuple[str, list[dict]]:
-        entities = _json_param(entities, "entities") if entities else None
+        entities = json_param(entities, "entities") if entities else None
         try:
             return format_text(str(text), parse_mode, entities)
         except EntityParseError as exc:
@@ -95,7 +95,7 @@ class BotApiMethods(BotApiState):
         """Validate ``reply_markup``; return (inline markup for the message or None, raw markup or None)."""
         if raw is None or raw == "":
             return None, None
-        markup = _json_param(raw, "reply keyboard markup")
+        markup = json_param(raw, "reply keyboard markup")
         if not isinstance(markup, dict):
             raise bad("can't parse reply keyboard markup JSON object")
         if "inline_keyboard" in markup:
@@ -133,7 +133,7 @@ class BotApiMethods(BotApiState):
                 raise bad(f"inline keyboard button URL '{url}' is invalid: Wrong HTTP URL")
 
     def _reply(self, chat_id: int, p: dict) -> dict | None:
-        params = _json_param(p.get("reply_parameters"), "reply parameters") or {}
+        params = json_param(p.get("reply_parameters"), "reply parameters") or {}
         message_id = params.get("message_id") or p.get("reply_to_message_id")
         if not message_id:
             return None
@@ -316,7 +316,7 @@ class BotApiMethods(BotApiState):
 
     def api_deleteMessages(self, p: dict) -> bool:
         chat_id = self._target(p)
-        ids = _json_param(p.get("message_ids"), "message_ids") or []
+        ids = json_param(p.get("message_ids"), "message_ids") or []
         deleted = [self._delete(chat_id, message_id) for message_id in ids]
         if not any(deleted):
             raise bad("message to delete not found")
@@ -363,7 +363,7 @@ class BotApiMethods(BotApiState):
         query = self.inline_queries.get(str(p.get("inline_query_id", "")))
         if query is None or query.get("answered"):
             raise bad(_QUERY_INVALID)
-        results = _json_param(p.get("results"), "results") or []
+        results = json_param(p.get("results"), "results") or []
         ids = [r.get("id") for r in results]
         if len(ids) != len(set(ids)):
             raise bad("RESULT_ID_DUPLICATE")
