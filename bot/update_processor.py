@@ -10,6 +10,7 @@ on PostgreSQL it also locks the chat across instances, and it loads and writes t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -74,6 +75,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 async with self.store.hold(update):
                     await coroutine
         finally:
+            if inspect.iscoroutine(coroutine) and inspect.getcoroutinestate(coroutine) == "CORO_CREATED":
+                coroutine.close()  # the database failed before the handlers ran: no "never awaited" warning
             if self.observer is not None:
                 self.observer(update, time.perf_counter() - started)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation
@@ -43,10 +43,12 @@ async def delete_conversation(session: AsyncSession, chat_id: int, user_id: int)
     )
 
 
-async def delete_idle_conversations(session: AsyncSession, before: datetime) -> int:
-    """Rows without a flow, untouched since `before` (only notes such as search texts left): housekeeping."""
+async def purge_conversations(session: AsyncSession, before: datetime) -> int:
+    """Housekeeping: rows untouched since `before` whose flow is over, or was due before then (the person
+    never came back: the expiry notice is not worth keeping the row for)."""
+    stale = or_(Conversation.flow.is_(None), Conversation.deadline < before)  # type: ignore[union-attr,operator]
     result = await session.execute(
-        delete(Conversation).where(Conversation.flow.is_(None), Conversation.updated_at < before),  # type: ignore[union-attr]
+        delete(Conversation).where(stale, Conversation.updated_at < before),
         execution_options={"synchronize_session": False},
     )
     return int(getattr(result, "rowcount", 0) or 0)

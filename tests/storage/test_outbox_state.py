@@ -99,4 +99,8 @@ async def test_conversation_rows(session: AsyncSession) -> None:
     await conversations.delete_conversation(session, -5, 7)
     await conversations.delete_conversation(session, -5, 99)
     assert [r.user_id for r in await conversations.chat_conversations(session, -5)] == [8]
-    assert await conversations.delete_idle_conversations(session, utcnow() + timedelta(seconds=1)) == 1
+    later = utcnow() + timedelta(seconds=1)
+    await conversations.save_conversation(session, -5, 9, flow="order", step="1", data={}, deadline=later)
+    assert await conversations.purge_conversations(session, later) == 1  # 8: no flow; 9: not yet due
+    await conversations.save_conversation(session, -5, 9, flow="order", step="1", data={}, deadline=utcnow())
+    assert await conversations.purge_conversations(session, later + timedelta(seconds=1)) == 1
