@@ -71,9 +71,13 @@ class ConversationState:
     def notes(self) -> dict[str, Any]:
         return self.data.setdefault(NOTES, {})
 
+    def kept_data(self) -> dict[str, Any]:
+        """The data worth storing: empty parts (a flow_data() that was only read) are left out."""
+        return {k: v for k, v in self.data.items() if v not in ({}, [], None)}
+
     def snapshot(self) -> str:
         deadline = self.deadline.isoformat() if self.deadline else None
-        return json.dumps([self.flow, self.step, self.data, deadline], sort_keys=True, default=str)
+        return json.dumps([self.flow, self.step, self.kept_data(), deadline], sort_keys=True, default=str)
 
     def owner_of(self, message_id: int) -> int | None:
         """Who, among the people with a flow in this chat, was sent this message as a step (see
@@ -183,7 +187,8 @@ class ConversationStore:
 
     @staticmethod
     async def _save(session: AsyncSession, state: ConversationState) -> None:
-        if state.flow is None and not state.data:
+        data = state.kept_data()
+        if state.flow is None and not data:
             await repo.conversations.delete_conversation(session, state.chat_id, state.user_id)
         else:
             await repo.conversations.save_conversation(
@@ -192,7 +197,7 @@ class ConversationStore:
                 state.user_id,
                 flow=state.flow,
                 step=state.step,
-                data=state.data,
+                data=data,
                 deadline=state.deadline,
             )
         await session.commit()

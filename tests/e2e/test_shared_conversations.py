@@ -6,11 +6,12 @@ understood whichever instance takes it; the chat's advisory lock keeps one chat'
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from telegram import Update
 
 from bot.sandbox.botapi import BotApiEmulator
@@ -20,6 +21,12 @@ from tests.e2e.conftest import KEY, BotEnv
 
 USER = 5151
 LINK = "https://instagram.com/p/two-instances"
+# the advisory locks on USER's chat (a bigint key: high half in classid, low half in objid); the leader's
+# lock (bot/leader.py) has another key
+CHAT_LOCKS = (
+    "SELECT granted FROM pg_locks "
+    "WHERE locktype = 'advisory' AND classid = 0 AND objid = :chat AND objsubid = 1"
+)
 
 
 @dataclass
@@ -131,12 +138,39 @@ async def test_connect_and_the_order_wizard_across_two_instances(pair: Proxy) ->
 
 
 async def test_a_chat_is_handled_by_one_instance_at_a_time(pair: Proxy) -> None:
-    """Four messages of one chat given to both instances at once: handled one after another, in order
-    (each answer of the wizard lands in the step the one before left)."""
+    """The wizard's messages reach the two instances while the one before is still being handled: each
+    waits for the chat's lock, so each answer lands in the step the one before left."""
     first, _ = pair.envs
     await first.link(USER)
-    for text in ["/order 1", LINK, "100", "/skip"]:
-        pair.tg.send_text(USER, USER, text)
-    await pair.deliver(to=[0, 1, 0, 1])
+    first.panel.faults.latency = 0.5  # /order 1 fetches the catalog: the chat stays locked meanwhile
+
+    async def advisory_locks() -> list[bool]:
+        async with first.deps.engine.connect() as connection:
+            rows = await connection.execute(text(CHAT_LOCKS), {"chat": USER})
+            return [bool(granted) for (granted,) in rows]
+
+    async def until(check: Callable[[list[bool]], bool]) -> None:
+        for _ in range(500):
+            if check(await advisory_locks()):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"advisory locks: {await advisory_locks()}")
+
+    async def hand(index: int, message: str) -> None:
+        pair.tg.send_text(USER, USER, message)
+        (data,) = pair.tg.pending_updates
+        pair.tg.pending_updates = []
+        app = pair.envs[index].app
+        assert app is not None
+        await app.update_queue.put(Update.de_json(data, app.bot))
+
+    await hand(0, "/order 1")
+    await until(lambda locks: locks == [True])  # instance 1 holds the chat
+    await hand(1, LINK)
+    await until(lambda locks: sorted(locks) == [False, True])  # instance 2 waits for it
+    await hand(0, "100")  # queued behind /order 1 in instance 1
+    await hand(1, "/skip")  # and behind the link in instance 2
+    await pair.quiet()
     texts = [m["text"] for m in pair.tg.bot_messages(USER)]
     assert "Order summary" in texts[-1], texts
+    assert not any("not sure what you mean" in t for t in texts), texts
