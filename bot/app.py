@@ -25,7 +25,7 @@ from storage.db import migrate
 
 log = logging.getLogger(__name__)
 
-# updates handled at once (different chats); storage/db.py sizes the PostgreSQL pool for it
+# updates handled at once (different chats); on PostgreSQL also the size of the chat-lock pool
 MAX_CONCURRENT_UPDATES = 32
 
 
@@ -105,7 +105,7 @@ def build_application(
             PerChatUpdateProcessor(
                 MAX_CONCURRENT_UPDATES,
                 observer=metrics.observe_update,
-                store=ConversationStore(deps.engine, deps.sessions),
+                store=ConversationStore(deps.engine, deps.sessions, max_concurrent=MAX_CONCURRENT_UPDATES),
             )
         )
         .post_init(_post_init)

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from telegram import Update
 
 from storage import repo
@@ -107,9 +107,22 @@ def state_key(update: object) -> tuple[int, int] | None:
 
 
 class ConversationStore:
-    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.engine, self.sessions = engine, sessions
+    def __init__(
+        self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], *, max_concurrent: int = 32
+    ) -> None:
+        self.sessions = sessions
         self.locks_across_instances = engine.dialect.name == "postgresql"
+        # PostgreSQL: the lock connections come from a pool of their own, one per concurrent update, so an
+        # update holding its chat's lock can never starve its handlers of a connection from the main pool
+        self.lock_engine = (
+            create_async_engine(engine.url, pool_size=max_concurrent, max_overflow=0, pool_pre_ping=True)
+            if self.locks_across_instances
+            else None
+        )
+
+    async def close(self) -> None:
+        if self.lock_engine is not None:
+            await self.lock_engine.dispose()
 
     @asynccontextmanager
     async def hold(self, update: object) -> AsyncIterator[ConversationState | None]:
@@ -124,7 +137,8 @@ class ConversationStore:
                 async with self._exposed(session, update, *key) as state:
                     yield state
             return
-        async with self.engine.connect() as connection:
+        assert self.lock_engine is not None
+        async with self.lock_engine.connect() as connection:
             await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key[0]})
             await connection.commit()
             try:

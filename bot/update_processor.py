@@ -84,4 +84,5 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         """Nothing to set up."""
 
     async def shutdown(self) -> None:
-        """Nothing to tear down."""
+        if self.store is not None:
+            await self.store.close()
