@@ -171,15 +171,14 @@ class ConversationStore:
         tg_chat = update.effective_chat
         assert tg_chat is not None
         message = update.effective_message
-        if update.my_chat_member is not None or (
+        chat, rows = await repo.conversations.chat_with_conversations(session, chat_id)  # one query
+        if update.my_chat_member is None and not (
             message is not None and (message.migrate_from_chat_id or message.migrate_to_chat_id)
-        ):  # the bot may have been removed (do not make the chat active); a migration moves the rows itself
-            chat = await repo.chats.get_chat(session, chat_id)
-        else:
+        ):  # not for the bot being removed (the chat must not become active) nor a migration (moves rows)
+            # the chat is in the session already: no query unless it is new or its title changed
             chat = await repo.chats.get_or_create_chat(
                 session, chat_id, kind=tg_chat.type, title=tg_chat.title
             )
-        rows = await repo.conversations.chat_conversations(session, chat_id)
         await session.commit()  # writes only for a new chat or a changed title; ends the read either way
         state = ConversationState(chat_id, user_id, chat=chat)
         state.stored = state.snapshot()  # no row yet is the same as an empty one: nothing to write

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Conversation
+from storage.models import Chat, Conversation
 from storage.repo._util import dialect_insert
 from storage.types import utcnow
 
@@ -18,6 +18,24 @@ async def chat_conversations(session: AsyncSession, chat_id: int) -> list[Conver
     the others' rows tell whose prompt a reply or a press belongs to."""
     rows = await session.execute(select(Conversation).where(Conversation.chat_id == chat_id))
     return list(rows.scalars())
+
+
+async def chat_with_conversations(
+    session: AsyncSession, chat_id: int
+) -> tuple[Chat | None, list[Conversation]]:
+    """The chat's row and every conversation row of the chat, in one query (None: no such chat yet)."""
+    rows = await session.execute(
+        select(Chat, Conversation)
+        .outerjoin(Conversation, Conversation.chat_id == Chat.id)  # type: ignore[arg-type]
+        .where(Chat.id == chat_id)
+    )
+    chat: Chat | None = None
+    conversations = []
+    for found_chat, conversation in rows.all():
+        chat = found_chat
+        if conversation is not None:
+            conversations.append(conversation)
+    return chat, conversations
 
 
 async def save_conversation(
