@@ -182,6 +182,19 @@ async def test_a_restart_in_the_middle_of_a_flow_continues_it(conv_env: BotEnv, 
     assert CASES[name].answered in reply, reply
 
 
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.in_groups])
+async def test_a_restart_in_the_middle_of_a_flow_continues_it_in_a_group(conv_env: BotEnv, name: str) -> None:
+    env = conv_env
+    env.person(ADMIN, first_name="Ada")
+    env.tg.add_group(GROUP, "Team", admins=[OWNER, ADMIN])
+    await env.link(GROUP)
+    ada = env.in_group(Person(env, ADMIN), GROUP)
+    await _enter(env, ada, CASES[name])
+    await env.restart()
+    reply = await _answer(ada, CASES[name])  # a reply to the prompt sent before the restart
+    assert CASES[name].answered in reply, reply
+
+
 @pytest.mark.parametrize("name", list(CASES))
 async def test_past_its_deadline_a_flow_expires_after_a_restart(conv_env: BotEnv, name: str) -> None:
     env = conv_env
