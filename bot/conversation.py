@@ -17,6 +17,7 @@ next update of any chat, and a restart loses nothing. handlers/flow.py routes up
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -99,6 +100,13 @@ def current() -> ConversationState | None:
     return _current.get()
 
 
+def chat_lock_key(chat_id: int) -> int:
+    """The chat's advisory lock key: a 64-bit hash, not the id itself, so that no chat id can ever meet
+    another user of advisory locks (bot/leader.py's key is a small number, and so are some user ids)."""
+    digest = hashlib.blake2b(f"smmbot-chat:{chat_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def state_key(update: object) -> tuple[int, int] | None:
     if not isinstance(update, Update) or update.effective_chat is None:
         return None
@@ -139,7 +147,8 @@ class ConversationStore:
             return
         assert self.lock_engine is not None
         async with self.lock_engine.connect() as connection:
-            await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key[0]})
+            lock = chat_lock_key(key[0])
+            await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
             await connection.commit()
             try:
                 async with AsyncSession(bind=connection, expire_on_commit=False) as session:
@@ -147,7 +156,7 @@ class ConversationStore:
                         yield state
             finally:
                 try:
-                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key[0]})
+                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
                     await connection.commit()
                 except Exception:  # the lock dies with the connection: do not give it back to the pool
                     log.warning("could not release the lock of chat %s", key[0], exc_info=True)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from telegram import Update
 
+from bot.conversation import chat_lock_key
 from bot.sandbox.botapi import BotApiEmulator
 from bot.sandbox.panel import PanelSimulator, SimClock
 from storage import repo
@@ -21,12 +22,12 @@ from tests.e2e.conftest import KEY, BotEnv
 
 USER = 5151
 LINK = "https://instagram.com/p/two-instances"
-# the advisory locks on USER's chat (a bigint key: high half in classid, low half in objid); the leader's
-# lock (bot/leader.py) has another key
+# the advisory locks on USER's chat (a bigint key: high half in classid, low half in objid)
 CHAT_LOCKS = (
     "SELECT granted FROM pg_locks "
-    "WHERE locktype = 'advisory' AND classid = 0 AND objid = :chat AND objsubid = 1"
+    "WHERE locktype = 'advisory' AND classid = :high AND objid = :low AND objsubid = 1"
 )
+LOCK_KEY = chat_lock_key(USER) & 0xFFFF_FFFF_FFFF_FFFF  # as unsigned: pg_locks shows oids
 
 
 @dataclass
@@ -146,7 +147,9 @@ async def test_a_chat_is_handled_by_one_instance_at_a_time(pair: Proxy) -> None:
 
     async def advisory_locks() -> list[bool]:
         async with first.deps.engine.connect() as connection:
-            rows = await connection.execute(text(CHAT_LOCKS), {"chat": USER})
+            rows = await connection.execute(
+                text(CHAT_LOCKS), {"high": LOCK_KEY >> 32, "low": LOCK_KEY & 0xFFFF_FFFF}
+            )
             return [bool(granted) for (granted,) in rows]
 
     async def until(check: Callable[[list[bool]], bool]) -> None:
