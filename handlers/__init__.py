@@ -2,8 +2,9 @@
 
 Conversations are `Flow`s (handlers/flow.py) over the conversation row that the update processor loads for
 each update (bot/conversation.py). The order of registration matters within handler group 0: flows first
-(while one is active it claims the text the user types), the catch-all guidance last. Group -1 says that a
-flow's deadline passed, before the update is handled as if no flow were active.
+(while one is active it claims the text the user types), the catch-all guidance last. Group -2 says that a
+flow's deadline passed, before the update is handled as if no flow were active; then a key pasted outside
+the /connect key step is deleted (handlers/connect.py PastedKey) and goes no further.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.i18n import LANGUAGES, lazy, translator
-from handlers.flow import ExpiryNotice
+from handlers.flow import EXPIRY_GROUP, ExpiryNotice
 
 from . import (
     accounts,
@@ -67,7 +68,7 @@ OPERATOR_COMMANDS = [("stats", lazy("Bot statistics (operators)"))]
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    application.add_handler(ExpiryNotice(), group=-1)
+    application.add_handler(ExpiryNotice(), group=EXPIRY_GROUP)
     for flow in (
         group,
         connect,

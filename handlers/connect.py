@@ -21,6 +21,7 @@ Callback data:
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from telegram import Message, Update
@@ -28,6 +29,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
@@ -36,6 +38,7 @@ from telegram.ext import (
 )
 
 from bot.accounts import PanelNotAllowed, check_panel_url, link_account
+from bot.conversation import current
 from bot.i18n import lazy
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
 from handlers.accounts import account_name, chat_accounts
@@ -55,7 +58,7 @@ from handlers.connect_group import DEEP_LINK, admin_of, announce_in_group, chat_
 from handlers.connect_label import got_label, on_keep_label
 from handlers.connect_state import KEY, LABEL, URL, cancel_row, connect_data
 from handlers.disconnect import cmd_disconnect, on_unlink_button
-from handlers.flow import END, Flow
+from handlers.flow import END, PASTED_KEY_GROUP, Flow
 from handlers.start import main_buttons, panel_host
 from storage.repo.accounts import LABEL_MAX, AccountExistsError
 
@@ -329,6 +332,44 @@ async def on_cancel(update: Update, context: Context) -> int:
     return END
 
 
+# One token of letters and digits like the keys panels hand out (32-64 hex or base62), and no link.
+KEY_LIKE = re.compile(r"(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-]{20,128}")
+
+
+class PastedKey(MessageHandler[Context, None]):
+    """A key pasted anywhere but at the /connect key step (no flow, or another flow's text step): deleted
+    from the chat before any flow sees it, with a pointer to /connect. Registered in a handler group before
+    the flows; it ends the update's handling there."""
+
+    def __init__(self) -> None:
+        super().__init__(filters.TEXT & ~filters.COMMAND, self.on_key)
+
+    def check_update(self, update: object) -> object:
+        conversation = current()
+        if conversation is not None and conversation.flow == "connect" and conversation.step == str(KEY):
+            return None  # the /connect key step takes it (and deletes it)
+        message = update.effective_message if isinstance(update, Update) else None
+        if message is None or not message.text or not KEY_LIKE.fullmatch(message.text.strip()):
+            return None
+        return super().check_update(update)
+
+    @staticmethod
+    async def on_key(update: Update, context: Context) -> None:
+        t = await turn(update, context)
+        message = update.effective_message
+        assert message is not None
+        if await _delete(message):
+            text = t._(
+                "That looked like an API key, so I deleted it from the chat. To link a panel, use /connect."
+            )
+        else:
+            text = t._(
+                "That looks like an API key: please delete your message. To link a panel, use /connect."
+            )
+        await t.show(text, edit=False)
+        raise ApplicationHandlerStop
+
+
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     private_text = filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
     deep_link = filters.ChatType.PRIVATE & filters.Regex(rf"^/start(@\w+)?\s+{DEEP_LINK}(_g\d{{1,20}})?\s*$")
@@ -361,6 +402,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         fallbacks=cancel,
         expired_buttons=r"^acc:(other|panel:\d+|lkeep|cancel)$",
     )
+    application.add_handler(PastedKey(), group=PASTED_KEY_GROUP)
     application.add_handler(conversation)
     application.add_handler(CommandHandler("disconnect", cmd_disconnect))
     application.add_handler(

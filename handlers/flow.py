@@ -30,6 +30,8 @@ EXPIRED = lazy("This button is no longer active.")  # the same words as for any 
 KEEP_MESSAGES = 20  # a flow's own step messages in a group, for "whose prompt is this" (handlers/group.py)
 
 _ENTRY, _STEP, _EXPIRED = "entry", "step", "expired"
+# Handler groups before the flows' (0): the expiry notice first, then the guard that deletes a pasted key.
+EXPIRY_GROUP, PASTED_KEY_GROUP = -2, -1
 AnyHandler = BaseHandler[Update, Context, Any]
 
 

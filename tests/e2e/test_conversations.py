@@ -139,6 +139,22 @@ async def test_abandoned_connect_does_not_take_the_order_link(conv_env: BotEnv) 
     assert alice.alerts()[-1] == "This button is no longer active."
 
 
+async def test_a_key_pasted_into_another_flow_is_deleted_and_the_flow_waits(conv_env: BotEnv) -> None:
+    env = conv_env
+    alice = await env.connected(101)
+    await alice.say("/order 1")
+    key = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    sent = env.tg.send_text(101, 101, key)
+    await env.quiet()
+    assert sent is not None and sent["message_id"] in {
+        int(p["message_id"]) for p in env.tg.calls("deleteMessage")
+    }
+    assert "looked like an API key" in alice.text
+    assert await env.conversation(101, 101) == ("order", "1")  # the link step still waits
+    await alice.say(LINK)
+    assert "Send the quantity" in alice.text
+
+
 async def test_a_step_button_of_a_left_flow_has_expired(conv_env: BotEnv) -> None:
     env = conv_env
     alice = await env.connected(101)
