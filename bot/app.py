@@ -13,6 +13,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 import handlers
 from bot import web, webapp
 from bot.config import Settings
+from bot.conversation import ConversationStore
 from bot.delivery import schedule_delivery
 from bot.deps import Deps
 from bot.i18n import translator
@@ -23,6 +24,9 @@ from bot.update_processor import PerChatUpdateProcessor
 from storage.db import migrate
 
 log = logging.getLogger(__name__)
+
+# updates handled at once (different chats); on PostgreSQL also the size of the chat-lock pool
+MAX_CONCURRENT_UPDATES = 32
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -83,11 +87,11 @@ def build_application(
     deps: Deps | None = None,
     *,
     rate_limiter: bool = True,
-    persistence_interval: float = 1.0,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The real Application; tests pass their own Deps and may turn off the rate limiter."""
-    from bot.persistence import DatabasePersistence
+    """The real Application; tests pass their own Deps and may turn off the rate limiter.
 
+    No python-telegram-bot persistence: conversations live in the database (bot/conversation.py), loaded
+    and written by the update processor around each update."""
     deps = deps or Deps.from_settings(settings)
     metrics = Metrics()
     metrics.deps = deps
@@ -99,8 +103,13 @@ def build_application(
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .defaults(Defaults(parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .persistence(DatabasePersistence(deps.sessions, update_interval=persistence_interval))
-        .concurrent_updates(PerChatUpdateProcessor(observer=metrics.observe_update))
+        .concurrent_updates(
+            PerChatUpdateProcessor(
+                MAX_CONCURRENT_UPDATES,
+                observer=metrics.observe_update,
+                store=ConversationStore(deps.engine, deps.sessions, max_concurrent=MAX_CONCURRENT_UPDATES),
+            )
+        )
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .get_updates_read_timeout(40)

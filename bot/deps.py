@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.accounts import KeyVault
 from bot.config import Settings
+from bot.keyvault import KeyVault
 from bot.leader import Leadership
 from bot.panels import PanelHub
 from bot.rate_limits import RateLimits

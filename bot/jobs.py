@@ -30,6 +30,7 @@ HOUSEKEEPING_INTERVAL = 3600.0
 DRAFTS_KEPT = timedelta(days=1)  # a summary nobody confirmed (conversations time out after 30 minutes)
 # Sent notices are kept long enough that a re-run of any cycle finds their dedupe keys.
 OUTBOX_KEPT = timedelta(days=30)
+CONVERSATIONS_KEPT = timedelta(days=7)  # a conversation row untouched this long: notes and dead flows go
 LEADERSHIP_INTERVAL = 15.0
 # A sender finishes (placed, rejected or unclear) within the panel client's timeout; a row still `sending`
 # long after that lost its process. Time-based because another instance may be sending the newer ones.
@@ -71,12 +72,16 @@ async def _tracking(context: Any) -> None:
 
 
 async def housekeeping(deps: Deps) -> tuple[int, int]:
-    """Forget what nobody will look at again: unconfirmed drafts, and notices sent long ago."""
+    """Forget what nobody will look at again: unconfirmed drafts, notices sent long ago, conversations
+    left long ago (returns the first two counts)."""
     now = utcnow()
     async with deps.sessions() as session:
         drafts = await repo.orders.purge_drafts(session, now - DRAFTS_KEPT)
         sent = await repo.outbox.purge_sent(session, now - OUTBOX_KEPT)
+        conversations = await repo.conversations.purge_conversations(session, now - CONVERSATIONS_KEPT)
         await session.commit()
+    if conversations:
+        log.info("housekeeping: %d idle conversation row(s) removed", conversations)
     if drafts or sent:
         log.info("housekeeping: %d stale draft(s), %d old notice(s) removed", drafts, sent)
     return drafts, sent

@@ -9,8 +9,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.accounts import KeyVault
 from bot.catalog import Catalog
+from bot.keyvault import KeyVault
 from bot.panel import PanelClient
 
 log = logging.getLogger(__name__)

@@ -1,19 +1,24 @@
 """Updates of different chats run concurrently; updates of one chat run one after another, in order.
 
 python-telegram-bot offers all-sequential (slow: one user's slow panel call holds up every other chat) or
-all-concurrent (unsafe: a ConversationHandler must see one chat's updates in order). This processor does
-both: a FIFO lock per chat, taken before the global concurrency slot so one busy chat cannot fill the slots.
+all-concurrent (unsafe: a conversation must see one chat's updates in order). This processor does both: a
+FIFO lock per chat, taken before the global concurrency slot so one busy chat cannot fill the slots. Inside
+the slot, the conversation store (bot/conversation.py) wraps the handling of the update, all handler groups:
+on PostgreSQL it also locks the chat across instances, and it loads and writes the conversation row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from bot.conversation import ConversationStore
 
 
 def _chat_key(update: object) -> int | None:
@@ -31,13 +36,19 @@ UpdateObserver = Callable[[object, float], None]
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    __slots__ = ("_locks", "_waiting", "observer")
+    __slots__ = ("_locks", "_waiting", "observer", "store")
 
-    def __init__(self, max_concurrent_updates: int = 64, observer: UpdateObserver | None = None) -> None:
+    def __init__(
+        self,
+        max_concurrent_updates: int = 64,
+        observer: UpdateObserver | None = None,
+        store: ConversationStore | None = None,
+    ) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
         self.observer = observer
+        self.store = store
 
     async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _chat_key(update)
@@ -56,17 +67,22 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 del self._locks[key]
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        if self.observer is None:
-            await coroutine
-            return
         started = time.perf_counter()  # the handling itself: the wait for the chat's lock is not counted
         try:
-            await coroutine
+            if self.store is None:
+                await coroutine
+            else:
+                async with self.store.hold(update):
+                    await coroutine
         finally:
-            self.observer(update, time.perf_counter() - started)
+            if inspect.iscoroutine(coroutine) and inspect.getcoroutinestate(coroutine) == "CORO_CREATED":
+                coroutine.close()  # the database failed before the handlers ran: no "never awaited" warning
+            if self.observer is not None:
+                self.observer(update, time.perf_counter() - started)
 
     async def initialize(self) -> None:
         """Nothing to set up."""
 
     async def shutdown(self) -> None:
-        """Nothing to tear down."""
+        if self.store is not None:
+            await self.store.close()

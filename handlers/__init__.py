@@ -1,7 +1,10 @@
 """Everything that talks to Telegram users: one module per flow, each with `register(application)`.
 
-The order of registration matters within handler group 0: conversations first (they claim the text a
-user types while they are active), the catch-all guidance last.
+Conversations are `Flow`s (handlers/flow.py) over the conversation row that the update processor loads for
+each update (bot/conversation.py). The order of registration matters within handler group 0: flows first
+(while one is active it claims the text the user types), the catch-all guidance last. Group -2 says that a
+flow's deadline passed, before the update is handled as if no flow were active; then a key pasted outside
+the /connect key step is deleted (handlers/connect.py PastedKey) and goes no further.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.i18n import LANGUAGES, lazy, translator
+from handlers.flow import EXPIRY_GROUP, ExpiryNotice
 
 from . import (
     accounts,
@@ -64,6 +68,7 @@ OPERATOR_COMMANDS = [("stats", lazy("Bot statistics (operators)"))]
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(ExpiryNotice(), group=EXPIRY_GROUP)
     for flow in (
         group,
         connect,

@@ -14,47 +14,34 @@ Callback data (management checks `may_manage` afresh on every press):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from telegram import ForceReply, Update
-from telegram.error import TelegramError
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
-from telegram.warnings import PTBUserWarning
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.accounts import unlink_account
 from handlers.common import (
     Button,
     Context,
     Turn,
+    ask_reply,
     esc,
     int_arg,
-    is_anonymous_admin,
     is_private,
     may_manage,
     money,
     parse_callback,
     refuse,
     turn,
-    user_data,
 )
+from handlers.flow import END, Flow, flow_data
 from handlers.start import main_buttons, panel_host
 from storage import repo
 from storage.models import Account
 from storage.repo.accounts import LABEL_MAX
 
 NAME = 0
-END = ConversationHandler.END
-TIMEOUT_SECONDS = 30 * 60
 BUTTON_NAME = 30  # characters of a label on a button
 
 
@@ -86,11 +73,12 @@ async def chat_accounts(t: Turn, chat_id: int | None = None) -> list[Account]:
     """The chat's linked accounts, the default first; with two or more, every one has a label (given here
     to those that have none)."""
     target = t.chat_id if chat_id is None else chat_id
-    async with t.session() as session:
-        accounts = await repo.accounts.list_accounts(session, target)
-        if len(accounts) > 1 and any(not a.label for a in accounts):
+    accounts = await t.accounts(target)
+    if len(accounts) > 1 and any(not a.label for a in accounts):
+        async with t.session() as session:
             for account in sorted(accounts, key=lambda a: a.id or 0):
                 if not account.label:
+                    session.add(account)
                     others = [a.label for a in accounts if a.label and a is not account]
                     account.label = default_label(account, others)
             await session.commit()
@@ -205,6 +193,7 @@ async def on_button(update: Update, context: Context) -> None:
     elif action == "def":
         async with t.session() as session:
             await repo.accounts.set_default_account(session, t.chat_id, account_id)
+            t.forget_accounts()
             await session.commit()
         account.is_default = True
         await t.answer(_("Default panel: {name}", name=account_name(account)))
@@ -220,6 +209,7 @@ async def on_button(update: Update, context: Context) -> None:
         await t.show(text, rows)
     elif action == "unl":
         await unlink_account(t.deps, t.chat_id, account_id)
+        t.forget_accounts()
         await t.answer(_("Unlinked: {name}", name=account_name(account)))
         await t.show(*(await _list_page(t)))
     else:
@@ -230,7 +220,7 @@ async def on_button(update: Update, context: Context) -> None:
 
 
 def _renaming(context: Context) -> dict[str, Any]:
-    return user_data(context).setdefault("acs_rename", {})
+    return flow_data("acs_rename")
 
 
 async def rename_start(update: Update, context: Context) -> int:
@@ -257,16 +247,7 @@ async def _ask(t: Turn, text: str, rows: Sequence[Sequence[Button]]) -> None:
     if is_private(t.update):
         await t.show(text, rows)
         return
-    user = t.update.effective_user
-    mention = (
-        ""
-        if is_anonymous_admin(t.update) or user is None
-        else f'<a href="tg://user?id={user.id}">{esc(user.first_name)}</a>\n'
-    )
-    hint = esc(t._("Reply to this message. /cancel stops."))
-    await t.context.bot.send_message(
-        t.chat_id, f"{mention}{text}\n\n<i>{hint}</i>", reply_markup=ForceReply(selective=True)
-    )
+    await ask_reply(t, text, hint=t._("Reply to this message. /cancel stops."))
 
 
 async def rename_text(update: Update, context: Context) -> int:
@@ -285,6 +266,7 @@ async def rename_text(update: Update, context: Context) -> int:
         return NAME
     async with t.session() as session:
         account = await repo.accounts.rename_account(session, account_id, t.chat_id, text)
+        t.forget_accounts()
         await session.commit()
     if account is None:
         await t.show(esc(t._("This panel is not linked any more.")), edit=False)
@@ -303,36 +285,17 @@ async def rename_cancel(update: Update, context: Context) -> int:
     return END
 
 
-async def rename_timeout(update: object, context: Context) -> None:
-    if isinstance(update, Update) and update.effective_chat is not None:
-        t = await turn(update, context)
-        _renaming(context).pop(str(t.chat_id), None)
-        try:
-            await context.bot.send_message(
-                t.chat_id, esc(t._("⌛ Renaming timed out. The name stays as it was."))
-            )
-        except TelegramError:
-            pass
-
-
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    with warnings.catch_warnings():  # per_message=False with CallbackQueryHandlers is what we want
-        warnings.simplefilter("ignore", PTBUserWarning)
-        rename = ConversationHandler(
-            entry_points=[CallbackQueryHandler(rename_start, pattern=r"^acs:ren:\d+$")],
-            states={
-                NAME: [MessageHandler(filters.TEXT & ~filters.COMMAND, rename_text)],
-                ConversationHandler.TIMEOUT: [TypeHandler(Update, rename_timeout)],
-            },
-            fallbacks=[
-                CommandHandler("cancel", rename_cancel),
-                CallbackQueryHandler(rename_cancel, pattern=r"^acs:x$"),
-            ],
-            name="accounts_rename",
-            persistent=True,
-            allow_reentry=True,
-            conversation_timeout=TIMEOUT_SECONDS,
-        )
+    rename = Flow(
+        "accounts",
+        entry_points=[CallbackQueryHandler(rename_start, pattern=r"^acs:ren:\d+$")],
+        steps={NAME: [MessageHandler(filters.TEXT & ~filters.COMMAND, rename_text)]},
+        fallbacks=[
+            CommandHandler("cancel", rename_cancel),
+            CallbackQueryHandler(rename_cancel, pattern=r"^acs:x$"),
+        ],
+        expired_buttons=r"^acs:x$",
+    )
     application.add_handler(rename)
     application.add_handler(CommandHandler("accounts", accounts_command))
     application.add_handler(CallbackQueryHandler(on_button, pattern=r"^acs:"))

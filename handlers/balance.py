@@ -12,7 +12,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot.accounts import KeyDecryptError, read_balance
+from bot.accounts import read_balance
+from bot.keyvault import KeyDecryptError
 from bot.panel import PanelError, PanelUnavailable, RateLimited
 from handlers.accounts import account_name, chat_accounts
 from handlers.common import Button, Context, Turn, esc, money, turn

@@ -4,7 +4,7 @@ Callback data (only numbers after the prefix, far under 64 bytes even with 19-di
   svc:cats:<page>                      the categories
   svc:ref                              fetch the catalog again, then the first page of categories
   svc:cat:<category index>:<page>      one category's services
-  svc:q:<page>                         a page of the search shown in this message (its text is in chat_data)
+  svc:q:<page>                         a page of the search shown in this message (text: conversation notes)
   svc:s:<service id>:c:<ci>:<page>     a service's card; Back goes to that category page
   svc:s:<service id>:q:<page>          a service's card; Back goes to that page of the search
   svc:s:<service id>:f:0               a service's card from the favourites; Back goes to the first page
@@ -27,6 +27,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.catalog import Catalog
+from bot.conversation import NOTES
 from bot.formatting import NAME_IN_CARD, name_in, shorten
 from bot.i18n import Translator
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, ProtocolError, RateLimited, Service
@@ -42,9 +43,9 @@ from handlers.common import (
     money,
     parse_callback,
     turn,
-    user_data,
 )
 from handlers.favorites import favourites, is_starred, star_button
+from handlers.flow import state
 from handlers.limits import must_wait
 from storage.models import Account
 
@@ -251,12 +252,14 @@ async def _catalog(t: Turn, account: Account, retry: str, *, refresh: bool = Fal
 
 
 def _remember_search(t: Turn, message: Message | None, query: str) -> None:
-    """Paging buttons only carry a page number: keep the search text per message (a group's members may
-    page through each other's results) and per user (the fallback)."""
-    user_data(t.context)["svc_q"] = query
-    if message is None or t.context.chat_data is None:
+    """Paging buttons only carry a page number: keep the search text per message (in the searcher's
+    conversation notes, which outlive flows; a group's members may page through each other's results) and
+    the last one (the fallback)."""
+    notes = state().notes
+    notes["svc_q"] = query
+    if message is None:
         return
-    kept: dict[str, str] = t.context.chat_data.setdefault("svc_q", {})
+    kept: dict[str, str] = notes.setdefault("svc_qs", {})
     kept.pop(str(message.message_id), None)
     kept[str(message.message_id)] = query
     while len(kept) > SEARCHES_KEPT:
@@ -264,12 +267,15 @@ def _remember_search(t: Turn, message: Message | None, query: str) -> None:
 
 
 def _search_of(t: Turn) -> str | None:
+    conversation = state()
     message = t.query.message if t.query else None
-    if message is not None and t.context.chat_data is not None:
-        found = t.context.chat_data.get("svc_q", {}).get(str(message.message_id))
-        if found:
-            return str(found)
-    found = user_data(t.context).get("svc_q")
+    if message is not None:
+        key = str(message.message_id)
+        for data in [conversation.data, *(row.data or {} for row in conversation.others)]:
+            found = data.get(NOTES, {}).get("svc_qs", {}).get(key)
+            if found:
+                return str(found)
+    found = conversation.notes.get("svc_q")
     return str(found) if found else None
 
 
@@ -362,7 +368,7 @@ async def services_command(update: Update, context: Context) -> None:
         return
     account = view.account
     if query:
-        user_data(context)["svc_q"] = query  # for the retry button if the panel fails now
+        state().notes["svc_q"] = query  # for the retry button if the panel fails now
     catalog = await _catalog(t, account, ("svc:q:0" if query else "svc:cats:0") + view.suffix())
     if catalog is None:
         return

@@ -11,15 +11,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
     CallbackQuery,
     ChatMember,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    ReplyParameters,
     Update,
     WebAppInfo,
 )
@@ -27,6 +28,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
+from bot.conversation import current
 from bot.deps import Deps
 from bot.formatting import MAX_ALERT, MAX_MESSAGE, esc, fit_html, format_money, shorten
 from bot.i18n import Translator, translator
@@ -101,10 +103,25 @@ class Turn:
     def session(self) -> AsyncSession:
         return self.deps.sessions()
 
+    async def accounts(self, chat_id: int | None = None) -> list[Account]:
+        """The chat's linked accounts, the default first; listed once per update (call forget_accounts()
+        after linking, unlinking, renaming or changing the default)."""
+        target = self.chat_id if chat_id is None else chat_id
+        conversation = current()
+        cache = conversation.accounts if conversation is not None else {}
+        if target not in cache:
+            async with self.session() as session:
+                cache[target] = await repo.accounts.list_accounts(session, target)
+        return cache[target]
+
+    def forget_accounts(self) -> None:
+        conversation = current()
+        if conversation is not None:
+            conversation.accounts.clear()
+
     async def account(self) -> Account | None:
-        """The chat's default account (several per chat come later; the first linked is the default)."""
-        async with self.session() as session:
-            accounts = await repo.accounts.list_accounts(session, self.chat_id)
+        """The chat's default account (the first linked, unless another was made the default)."""
+        accounts = await self.accounts()
         if not accounts:
             return None
         return next((a for a in accounts if a.is_default), accounts[0])
@@ -140,15 +157,22 @@ class Turn:
 
 
 async def turn(update: Update, context: Context) -> Turn:
-    """Load (or create) the chat's row and pick the language: the chat's choice, else the user's."""
+    """The chat's row (loaded once per update by the update processor, see bot/conversation.py; loaded or
+    created here when there is none, e.g. an update handed to the Application directly) and the language:
+    the chat's choice, else the user's."""
     d = deps(context)
     tg_chat = update.effective_chat
     assert tg_chat is not None
-    async with d.sessions() as session:
-        chat = await repo.chats.get_or_create_chat(
-            session, tg_chat.id, kind=tg_chat.type, title=tg_chat.title
-        )
-        await session.commit()
+    conversation = current()
+    chat = conversation.chat if conversation is not None and conversation.chat_id == tg_chat.id else None
+    if chat is None:
+        async with d.sessions() as session:
+            chat = await repo.chats.get_or_create_chat(
+                session, tg_chat.id, kind=tg_chat.type, title=tg_chat.title
+            )
+            await session.commit()
+        if conversation is not None:
+            conversation.chat = chat
     user = update.effective_user
     lang = chat.language or (user.language_code if user else None)
     return Turn(update=update, context=context, deps=d, chat=chat, _=translator(lang))
@@ -235,6 +259,28 @@ async def refuse(t: Turn, text: str | None = None) -> None:
         await t.update.effective_message.reply_text(esc(text))
 
 
+async def ask_reply(
+    t: Turn, text: str, *, hint: str | None = None, placeholder: str | None = None
+) -> Message:
+    """A question whose answer is typed, as a forced reply: in a group (privacy mode) only replies reach the
+    bot, and the selective ForceReply targets the person mentioned (nobody to mention for an anonymous admin,
+    who writes as the group). `hint` goes under the text in italics."""
+    user = t.update.effective_user
+    mention = ""
+    if not is_private(t.update) and not is_anonymous_admin(t.update) and user is not None:
+        mention = f'<a href="tg://user?id={user.id}">{esc(user.first_name)}</a>\n'
+    body = f"{mention}{text}" + (f"\n\n<i>{esc(hint)}</i>" if hint else "")
+    message = t.update.message
+    return await t.context.bot.send_message(
+        t.chat_id,
+        clip(body),
+        reply_markup=ForceReply(selective=True, input_field_placeholder=placeholder),
+        reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        if message
+        else None,
+    )
+
+
 def parse_callback(data: str | None) -> list[str]:
     return (data or "").split(":")
 
@@ -248,9 +294,3 @@ def int_arg(parts: list[str], index: int, default: int = 0) -> int:
 
 def command_args(context: Context) -> list[str]:
     return list(context.args or [])
-
-
-def user_data(context: Context) -> dict[str, Any]:
-    data = context.user_data
-    assert data is not None
-    return data

@@ -21,7 +21,7 @@ Callback data:
 from __future__ import annotations
 
 import logging
-import warnings
+import re
 from typing import Any
 
 from telegram import Message, Update
@@ -29,15 +29,13 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
-    ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.accounts import (
     PanelNotAllowed,
@@ -48,6 +46,8 @@ from bot.accounts import (
     is_http_url,
     link_account,
 )
+from bot.conversation import current
+from bot.i18n import lazy
 from bot.panel import InvalidKey, PanelError, PanelUnavailable, RateLimited
 from handlers.accounts import account_name, chat_accounts
 from handlers.alert_offer import offer_low_balance_alert
@@ -63,24 +63,19 @@ from handlers.common import (
     parse_callback,
     turn,
 )
-from handlers.connect_group import DEEP_LINK
-from handlers.connect_group import admin_of as _admin_of
-from handlers.connect_group import announce_in_group as _announce_in_group
-from handlers.connect_group import chat_title as _chat_title
-from handlers.connect_group import group_connect as _group_connect
+from handlers.connect_group import DEEP_LINK, admin_of, announce_in_group, chat_title, group_connect
 from handlers.connect_label import got_label, on_keep_label
-from handlers.connect_state import KEY, LABEL, URL
-from handlers.connect_state import cancel_row as _cancel_row
-from handlers.connect_state import conversation_state as _state
+from handlers.connect_state import KEY, LABEL, URL, cancel_row, connect_data
 from handlers.disconnect import cmd_disconnect, on_unlink_button
+from handlers.flow import END, PASTED_KEY_GROUP, Flow
 from handlers.start import main_buttons, panel_host
-from storage import repo
 from storage.repo.accounts import LABEL_MAX, AccountExistsError
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 30 * 60
 MIN_KEY, MAX_KEY = 8, 200
+NOT_DELETED = lazy("⚠️ I could not delete your message: please delete your message with the key yourself.")
 
 
 def _plausible_key(text: str) -> bool:
@@ -101,19 +96,18 @@ def _too_many_text(t: Turn) -> str:
 
 async def _ask_key(t: Turn, target: int, url: str) -> int:
     _ = t._
-    state = _state(t.context)
+    state = connect_data()
     state.clear()
     if await accounts_left(t.deps, target) == 0:
         await t.answer()
         await t.show(_too_many_text(t), edit=False)
-        return ConversationHandler.END
+        return END
     state.update(chat=target, panel=url)
     lines = [_("🔗 <b>Link a panel</b>")]
     if target != t.chat_id:
-        title = await _chat_title(t, target)
+        title = await chat_title(t, target)
         lines.append(_("For the group <b>{title}</b>.", title=esc(title)))
-    async with t.session() as session:
-        linked = await repo.accounts.list_accounts(session, target)
+    linked = await t.accounts(target)
     if linked:
         lines.append(
             _.ngettext(
@@ -134,18 +128,30 @@ async def _ask_key(t: Turn, target: int, url: str) -> int:
     rows: list[list[Button]] = []
     if allowed is None or len(allowed) > 1:
         rows.append([(_("🌐 Another panel"), "acc:other")])
-    rows.append(_cancel_row(t))
+    rows.append(cancel_row(t))
     await t.answer()
     await t.show("\n".join(lines), rows)
     return KEY
 
 
 async def cmd_connect(update: Update, context: Context) -> int:
+    """/connect, /connect <panel API URL>, and /connect <key>: a key typed after the command is deleted
+    before anything else; in a private chat it is then taken as the key for the default panel."""
+    args = command_args(context)
+    message = update.effective_message
+    typed_key = bool(args) and not args[0].lower().startswith(("http://", "https://"))
+    deleted = await _delete(message) if typed_key and message is not None else False
     t = await turn(update, context)
     if not is_private(update):
-        return await _group_connect(t)
+        if typed_key and not deleted:
+            await t.show(t._(NOT_DELETED), edit=False)
+        return await group_connect(t)
     url = t.deps.settings.panel_url
-    args = command_args(context)
+    if typed_key:
+        state = connect_data()
+        state.clear()
+        state.update(chat=t.chat_id, panel=url)
+        return await _link(t, " ".join(args), [] if deleted else [t._(NOT_DELETED)])
     if args:
         try:
             url = check_panel_url(t.deps, args[0])
@@ -159,14 +165,14 @@ async def cmd_connect(update: Update, context: Context) -> int:
                 listed = "\n".join(f"• <code>{esc(u)}</code>" for u in allowed)
                 text = t._("This panel is not allowed here. Panels you may link:") + "\n" + listed
             await t.show(text, edit=False)
-            return ConversationHandler.END
+            return END
     return await _ask_key(t, t.chat_id, url)
 
 
 async def on_connect_button(update: Update, context: Context) -> int:
     t = await turn(update, context)
     if not is_private(update):
-        return await _group_connect(t)
+        return await group_connect(t)
     return await _ask_key(t, t.chat_id, t.deps.settings.panel_url)
 
 
@@ -178,9 +184,9 @@ async def start_connect(update: Update, context: Context) -> int:
     if payload == DEEP_LINK:
         return await _ask_key(t, t.chat_id, default)
     group_id = -int(payload.removeprefix(f"{DEEP_LINK}_g"))
-    if not await _admin_of(context, group_id, t.user_id):
+    if not await admin_of(context, group_id, t.user_id):
         await t.show(t._("Only the group's admins may link a panel for it."), edit=False)
-        return ConversationHandler.END
+        return END
     return await _ask_key(t, group_id, default)
 
 
@@ -190,10 +196,10 @@ async def on_other_panel(update: Update, context: Context) -> int:
     allowed = t.deps.settings.allowed_panels
     if allowed is None:
         text = t._("Send me the address of the panel's API, like <code>https://example.com/api/v2</code>.")
-        await t.show(text, [_cancel_row(t)])
+        await t.show(text, [cancel_row(t)])
         return URL
     rows = [[(panel_host(url), f"acc:panel:{i}")] for i, url in enumerate(allowed)]
-    await t.show(t._("Which panel?"), [*rows, _cancel_row(t)])
+    await t.show(t._("Which panel?"), [*rows, cancel_row(t)])
     return KEY
 
 
@@ -204,7 +210,7 @@ async def on_panel_choice(update: Update, context: Context) -> int:
     if not 0 <= index < len(allowed):
         await t.answer(t._("This panel is no longer offered."), alert=True)
         return KEY
-    target = _state(context).get("chat", t.chat_id)
+    target = connect_data().get("chat", t.chat_id)
     return await _ask_key(t, target, allowed[index])
 
 
@@ -221,9 +227,9 @@ async def got_url(update: Update, context: Context) -> int:
             )
         else:
             text = t._("That is not the address of a panel's API. It looks like https://example.com/api/v2.")
-        await t.show(text, [_cancel_row(t)], edit=False)
+        await t.show(text, [cancel_row(t)], edit=False)
         return URL
-    return await _ask_key(t, _state(context).get("chat", t.chat_id), url)
+    return await _ask_key(t, connect_data().get("chat", t.chat_id), url)
 
 
 async def _delete(message: Message) -> bool:
@@ -253,19 +259,23 @@ def _key_trouble(t: Turn, exc: PanelError) -> str:
 
 async def got_key(update: Update, context: Context) -> int:
     t = await turn(update, context)
-    _ = t._
     message = update.effective_message
     assert message is not None
     text = (message.text or "").strip()
     notes = []
     if _might_hold_key(text) and not await _delete(message):
-        notes.append(
-            _("⚠️ I could not delete your message: please delete your message with the key yourself.")
-        )
-    state = _state(context)
+        notes.append(t._(NOT_DELETED))
+    return await _link(t, text, notes)
+
+
+async def _link(t: Turn, text: str, notes: list[str]) -> int:
+    """Check the key with the panel and link it to the chat the conversation is for."""
+    _ = t._
+    context = t.context
+    state = connect_data()
     if "chat" not in state or "panel" not in state:  # lost state: start over
         await t.show("\n\n".join([*notes, _("Please start again with /connect.")]), edit=False)
-        return ConversationHandler.END
+        return END
     if not _plausible_key(text):
         notes.append(
             _(
@@ -275,19 +285,20 @@ async def got_key(update: Update, context: Context) -> int:
                 max=MAX_KEY,
             )
         )
-        await t.show("\n\n".join(notes), [_cancel_row(t)], edit=False)
+        await t.show("\n\n".join(notes), [cancel_row(t)], edit=False)
         return KEY
     target, url = int(state["chat"]), str(state["panel"])
-    if target != t.chat_id and not await _admin_of(context, target, t.user_id):
+    if target != t.chat_id and not await admin_of(context, target, t.user_id):
         await t.show("\n\n".join([*notes, _("Only the group's admins may link a panel for it.")]), edit=False)
         state.clear()
-        return ConversationHandler.END
+        return END
     try:
         await context.bot.send_chat_action(t.chat_id, ChatAction.TYPING)
     except TelegramError:
         pass
     try:
         account, balance = await link_account(t.deps, target, url, text)
+        t.forget_accounts()
     except AccountExistsError:
         state.clear()
         here = target == t.chat_id
@@ -297,7 +308,7 @@ async def got_key(update: Update, context: Context) -> int:
             else _("ℹ️ This key is already linked to that group.")
         )
         await t.show("\n\n".join(notes), main_buttons(t, True) if here else (), edit=False)
-        return ConversationHandler.END
+        return END
     except PanelNotAllowed as exc:
         state.clear()
         refusal = (
@@ -306,13 +317,13 @@ async def got_key(update: Update, context: Context) -> int:
             else _("This panel is no longer allowed here.")
         )
         await t.show("\n\n".join([*notes, refusal]), edit=False)
-        return ConversationHandler.END
+        return END
     except TooManyAccounts:
         state.clear()
         await t.show("\n\n".join([*notes, _too_many_text(t)]), edit=False)
-        return ConversationHandler.END
+        return END
     except PanelError as exc:  # the conversation keeps waiting for a key
-        await t.show("\n\n".join([*notes, _key_trouble(t, exc)]), [_cancel_row(t)], edit=False)
+        await t.show("\n\n".join([*notes, _key_trouble(t, exc)]), [cancel_row(t)], edit=False)
         return KEY
     state.clear()
     host = esc(panel_host(url))
@@ -325,9 +336,9 @@ async def got_key(update: Update, context: Context) -> int:
     log.info("account %s linked to chat %s by user %s", account.id, target, t.user_id)
     here = target == t.chat_id
     if not here:
-        title = esc(await _chat_title(t, target))
+        title = esc(await chat_title(t, target))
         lines.insert(len(notes) + 1, _("For the group <b>{title}</b>.", title=title))
-        await _announce_in_group(t, target, host, amount)
+        await announce_in_group(t, target, host, amount)
     accounts = await chat_accounts(t, target)
     named = next((a for a in accounts if a.id == account.id), None)
     if len(accounts) > 1 and named is not None:  # several: ask for a name to tell them apart
@@ -346,33 +357,53 @@ async def got_key(update: Update, context: Context) -> int:
         return LABEL
     await t.show("\n".join(lines), main_buttons(t, True) if here else (), edit=False)
     await offer_low_balance_alert(t, target, balance)
-    return ConversationHandler.END
+    return END
 
 
 async def on_cancel(update: Update, context: Context) -> int:
     t = await turn(update, context)
-    _state(context).clear()
+    connect_data().clear()
     await t.answer()
     await t.show(t._("Okay, no panel was linked."))
-    return ConversationHandler.END
+    return END
 
 
-async def on_timeout(update: object, context: Context) -> None:
-    _state(context).clear()
-    if isinstance(update, Update) and update.effective_chat is not None:
+# One token of letters and digits like the keys panels hand out (32-64 hex or base62), and no link.
+KEY_LIKE = re.compile(r"(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-]{20,128}")
+
+
+class PastedKey(MessageHandler[Context, None]):
+    """A key pasted anywhere but at the /connect key step (no flow, or another flow's text step): deleted
+    from the chat before any flow sees it, with a pointer to /connect. Registered in a handler group before
+    the flows; it ends the update's handling there."""
+
+    def __init__(self) -> None:
+        super().__init__(filters.TEXT & ~filters.COMMAND, self.on_key)
+
+    def check_update(self, update: object) -> object:
+        conversation = current()
+        if conversation is not None and conversation.flow == "connect" and conversation.step == str(KEY):
+            return None  # the /connect key step takes it (and deletes it)
+        message = update.effective_message if isinstance(update, Update) else None
+        if message is None or not message.text or not KEY_LIKE.fullmatch(message.text.strip()):
+            return None
+        return super().check_update(update)
+
+    @staticmethod
+    async def on_key(update: Update, context: Context) -> None:
         t = await turn(update, context)
-        try:
-            await context.bot.send_message(
-                update.effective_chat.id,
-                esc(t._("⌛ Linking the panel timed out. Start again with /connect.")),
+        message = update.effective_message
+        assert message is not None
+        if await _delete(message):
+            text = t._(
+                "That looked like an API key, so I deleted it from the chat. To link a panel, use /connect."
             )
-        except TelegramError:
-            pass
-
-
-async def stale_connect_button(update: Update, context: Context) -> None:
-    t = await turn(update, context)
-    await t.answer(t._("This step has ended. Start again with /connect."), alert=True)
+        else:
+            text = t._(
+                "That looks like an API key: please delete your message. To link a panel, use /connect."
+            )
+        await t.show(text, edit=False)
+        raise ApplicationHandlerStop
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -382,39 +413,34 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CommandHandler("cancel", on_cancel),
         CallbackQueryHandler(on_cancel, pattern=r"^acc:cancel$"),
     ]
-    with warnings.catch_warnings():  # per_message=False with CallbackQueryHandlers is what we want
-        warnings.simplefilter("ignore", PTBUserWarning)
-        conversation = ConversationHandler(
-            entry_points=[
-                CommandHandler("connect", cmd_connect),
-                CommandHandler("start", start_connect, filters=deep_link),
-                CallbackQueryHandler(on_connect_button, pattern=r"^acc:connect$"),
+    conversation = Flow(
+        "connect",
+        entry_points=[
+            CommandHandler("connect", cmd_connect),
+            CommandHandler("start", start_connect, filters=deep_link),
+            CallbackQueryHandler(on_connect_button, pattern=r"^acc:connect$"),
+        ],
+        steps={
+            KEY: [
+                MessageHandler(private_text, got_key),
+                CallbackQueryHandler(on_other_panel, pattern=r"^acc:other$"),
+                CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
             ],
-            states={
-                KEY: [
-                    MessageHandler(private_text, got_key),
-                    CallbackQueryHandler(on_other_panel, pattern=r"^acc:other$"),
-                    CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
-                ],
-                URL: [
-                    MessageHandler(private_text, got_url),
-                    CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
-                ],
-                LABEL: [
-                    MessageHandler(private_text, got_label),
-                    CallbackQueryHandler(on_keep_label, pattern=r"^acc:lkeep$"),
-                ],
-                ConversationHandler.TIMEOUT: [TypeHandler(Update, on_timeout)],
-            },
-            fallbacks=cancel,
-            name="connect",
-            persistent=True,
-            allow_reentry=True,
-            conversation_timeout=TIMEOUT_SECONDS,
-        )
+            URL: [
+                MessageHandler(private_text, got_url),
+                CallbackQueryHandler(on_panel_choice, pattern=r"^acc:panel:\d+$"),
+            ],
+            LABEL: [
+                MessageHandler(private_text, got_label),
+                CallbackQueryHandler(on_keep_label, pattern=r"^acc:lkeep$"),
+            ],
+        },
+        fallbacks=cancel,
+        expired_buttons=r"^acc:(other|panel:\d+|lkeep|cancel)$",
+    )
+    application.add_handler(PastedKey(), group=PASTED_KEY_GROUP)
     application.add_handler(conversation)
     application.add_handler(CommandHandler("disconnect", cmd_disconnect))
     application.add_handler(
         CallbackQueryHandler(on_unlink_button, pattern=r"^acc:(drop|unlink):\d+$|^acc:keep$")
     )
-    application.add_handler(CallbackQueryHandler(stale_connect_button, pattern=r"^acc:"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 from telegram.error import TelegramError
-from telegram.ext import ConversationHandler
 
 from bot.i18n import translator
 from handlers.common import (
@@ -20,6 +19,7 @@ from handlers.common import (
     may_manage,
     refuse,
 )
+from handlers.flow import END
 from handlers.start import main_buttons
 from storage import repo
 
@@ -38,7 +38,7 @@ async def group_connect(t: Turn) -> int:
     """In a group the key must not be typed: hand admins a deep link into the private chat."""
     if not await may_manage(t):
         await refuse(t)
-        return ConversationHandler.END
+        return END
     await t.answer()
     link = f"https://t.me/{t.context.bot.username}?start={DEEP_LINK}_g{abs(t.chat_id)}"
     text = t._(
@@ -52,7 +52,7 @@ async def group_connect(t: Turn) -> int:
             "I check there that you are an admin of this group."
         )
     await t.show(text, [[(t._("🔐 Link in private chat"), link)]], edit=False)
-    return ConversationHandler.END
+    return END
 
 
 async def admin_of(context: Context, chat_id: int, user_id: int) -> bool:

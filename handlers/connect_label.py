@@ -4,12 +4,12 @@ linking, the new one may get a short name (`acc:lkeep` keeps the default)."""
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ConversationHandler
 
 from handlers.accounts import account_name
 from handlers.common import Context, Turn, esc, turn
 from handlers.connect_group import admin_of
-from handlers.connect_state import LABEL, conversation_state
+from handlers.connect_state import LABEL, connect_data
+from handlers.flow import END
 from handlers.start import main_buttons
 from storage import repo
 from storage.repo.accounts import LABEL_MAX
@@ -18,12 +18,12 @@ from storage.repo.accounts import LABEL_MAX
 async def got_label(update: Update, context: Context) -> int:
     t = await turn(update, context)
     _ = t._
-    state = conversation_state(context)
+    state = connect_data()
     message = update.effective_message
     text = " ".join(((message.text if message else "") or "").split())
     if "label_for" not in state:
         await t.show(_("Please start again with /connect."), edit=False)
-        return ConversationHandler.END
+        return END
     if not text or len(text) > LABEL_MAX:
         note = _(
             "A name is one line of 1 to {max} characters. Send another, or keep the name.", max=LABEL_MAX
@@ -34,9 +34,10 @@ async def got_label(update: Update, context: Context) -> int:
     if target != t.chat_id and not await admin_of(context, target, t.user_id):
         state.clear()
         await t.show(_("Only the group's admins may link a panel for it."), edit=False)
-        return ConversationHandler.END
+        return END
     async with t.session() as session:
         account = await repo.accounts.rename_account(session, int(state["label_for"]), target, text)
+        t.forget_accounts()
         await session.commit()
     return await named(t, target, account.label if account else None)
 
@@ -44,7 +45,7 @@ async def got_label(update: Update, context: Context) -> int:
 async def on_keep_label(update: Update, context: Context) -> int:
     t = await turn(update, context)
     await t.answer()
-    state = conversation_state(context)
+    state = connect_data()
     target = int(state.get("chat", t.chat_id))
     async with t.session() as session:
         account = await repo.accounts.get_account(session, int(state.get("label_for", 0)), target)
@@ -52,10 +53,10 @@ async def on_keep_label(update: Update, context: Context) -> int:
 
 
 async def named(t: Turn, target: int, name: str | None) -> int:
-    conversation_state(t.context).clear()
+    connect_data().clear()
     if name is None:
         await t.show(t._("This panel is not linked any more."), edit=False)
-        return ConversationHandler.END
+        return END
     text = t._("✅ The panel is called <b>{name}</b>. /accounts lists the linked panels.", name=esc(name))
     await t.show(text, main_buttons(t, True) if target == t.chat_id else (), edit=False)
-    return ConversationHandler.END
+    return END

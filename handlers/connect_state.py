@@ -1,18 +1,19 @@
 """What the /connect conversation (handlers/connect.py) shares with its steps in other modules: the
-conversation states, its part of user_data and the Cancel row."""
+steps, its part of the conversation data and the Cancel row."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from handlers.common import Button, Context, Turn, user_data
+from handlers.common import Button, Turn
+from handlers.flow import flow_data
 
 KEY, URL, LABEL = range(3)
 
 
-def conversation_state(context: Context) -> dict[str, Any]:
-    """The conversation's own part of user_data: {"chat": target chat id, "panel": url} (JSON only)."""
-    return user_data(context).setdefault("connect", {})
+def connect_data() -> dict[str, Any]:
+    """{"chat": target chat id, "panel": url, "label_for": account id} (JSON only)."""
+    return flow_data("connect")
 
 
 def cancel_row(t: Turn) -> list[Button]:

@@ -17,8 +17,7 @@ async def cmd_disconnect(update: Update, context: Context) -> None:
     if not await may_manage(t, cached=True):  # only asks; the Unlink press is checked afresh
         await refuse(t)
         return
-    async with t.session() as session:
-        accounts = await repo.accounts.list_accounts(session, t.chat_id)
+    accounts = await t.accounts()
     if not accounts:
         await t.show(t._("No panel is linked."), main_buttons(t, False), edit=False)
     elif len(accounts) == 1:
@@ -60,6 +59,7 @@ async def on_unlink_button(update: Update, context: Context) -> None:
         await confirm_unlink(t, account_id, account.panel_url)
         return
     await unlink_account(t.deps, t.chat_id, account_id)
+    t.forget_accounts()
     remaining = await t.account()
     text = t._("✅ The panel <code>{host}</code> was unlinked.", host=esc(panel_host(account.panel_url)))
     await t.show(text, main_buttons(t, remaining is not None))

@@ -6,15 +6,17 @@ wizard a message belongs to.
   chat inactive too (any later update from the chat makes it active again, see repo.chats.get_or_create_chat).
 - chat_member (Telegram sends these only when asked for in allowed_updates, and only to admin bots): a
   promotion or demotion drops that person's cached admin answer at once.
-- A message with migrate_to_chat_id: the group became a supergroup; its rows (repo.chats.migrate_chat_id) and
-  chat_data move to the new id. The twin message in the new supergroup (migrate_from_chat_id) is left alone,
-  so that the two (which run concurrently, being in different chats) do not race.
+- A message with migrate_to_chat_id: the group became a supergroup; its rows move to the new id
+  (repo.chats.migrate_chat_id; wizards in progress end). The twin message in the new supergroup
+  (migrate_from_chat_id) is left alone, so that the two (which run concurrently, being in different chats)
+  do not race.
 - Channel posts are ignored: anything said in a channel is read by every subscriber.
 
-Whose wizard: per_user conversations keep each person's order wizard apart, but a press on someone else's
-wizard message (or a reply to someone else's prompt) would reach the PRESSER's own conversation, or none.
-The wizard's messages in groups are remembered in chat_data (message id -> user id), and `ForeignWizard`,
-registered before the order conversation, answers such presses with "someone else's order in progress".
+Whose wizard: conversations are per person, but a press on someone else's wizard message (or a reply to
+someone else's prompt) would reach the PRESSER's own conversation, or none. A flow's messages in groups are
+noted in its person's conversation row (handlers/flow.py remember_message), the update processor loads
+every row of the chat, and `ForeignWizard`, registered before the order flow, answers such presses with
+"someone else's order in progress".
 Confirm is different: the summary's draft may be confirmed by the person who built it (if still allowed to
 order) or by any admin of the group, checked afresh. Admins may finish a member's order, and it is the only
 way for an anonymous admin, whose Confirm press comes from their own account, not from the group.
@@ -26,10 +28,11 @@ import logging
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from telegram import ChatMember, Message, Update
+from telegram import ChatMember, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, BaseHandler, ChatMemberHandler, MessageHandler, filters
 
+from bot.conversation import current
 from handlers.common import (
     Context,
     Turn,
@@ -47,38 +50,15 @@ from storage.models import Order
 
 log = logging.getLogger(__name__)
 
-OWNERS = "wizard_owners"  # chat_data key: {message id as text: user id}, the newest last
-KEEP_OWNERS = 50
-
-
 # ---------------------------------------------------------------------------------------------- ownership
-
-
-def remember_owner(context: Context, message: Message | None, user_id: int) -> None:
-    """Note that this wizard message (sent in a group) belongs to `user_id`."""
-    if message is None or message.chat.type == ChatType.PRIVATE or context.chat_data is None:
-        return
-    owners = context.chat_data.setdefault(OWNERS, {})
-    owners[str(message.message_id)] = user_id
-    while len(owners) > KEEP_OWNERS:
-        del owners[next(iter(owners))]
-
-
-def _owner(
-    application: Application[Any, Any, Any, Any, Any, Any], chat_id: int, message_id: int
-) -> int | None:
-    data = application.chat_data.get(chat_id) or {}
-    owner = data.get(OWNERS, {}).get(str(message_id))
-    return int(owner) if owner is not None else None
 
 
 class ForeignWizard(BaseHandler[Update, Context, None]):
     """Claims presses on, and text replies to, another person's order-wizard message in a group. Confirm
     (`ord:ok:`) is left to the order flow, which lets admins confirm too."""
 
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    def __init__(self) -> None:
         super().__init__(on_foreign)
-        self._application = application
 
     def check_update(self, update: object) -> bool:
         if not isinstance(update, Update) or update.effective_chat is None or update.effective_user is None:
@@ -97,7 +77,8 @@ class ForeignWizard(BaseHandler[Update, Context, None]):
             message_id = message.reply_to_message.message_id
         else:
             return False
-        owner = _owner(self._application, update.effective_chat.id, message_id)
+        conversation = current()
+        owner = conversation.owner_of(message_id) if conversation is not None else None
         return owner is not None and owner != update.effective_user.id
 
 
@@ -207,7 +188,6 @@ async def on_migrate(update: Update, context: Context) -> None:
         except IntegrityError:  # the new chat's row appeared meanwhile (an update from it): once more
             if attempt:
                 raise
-    context.application.migrate_chat_data(old_chat_id=old, new_chat_id=new)
     admin_cache(context).forget(old)
     log.info("chat %s migrated to %s", old, new)
 
@@ -221,4 +201,4 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(ChatMemberHandler(on_member_status, ChatMemberHandler.CHAT_MEMBER))
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, on_migrate))
     application.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, on_channel_post))
-    application.add_handler(ForeignWizard(application))
+    application.add_handler(ForeignWizard())

@@ -29,10 +29,10 @@ from telegram.error import TelegramError
 from telegram.ext import Application, InlineQueryHandler
 from telegram.helpers import create_deep_linked_url
 
-from bot.accounts import KeyDecryptError
 from bot.catalog import Catalog
 from bot.formatting import fit_html, label
 from bot.i18n import Translator, translator
+from bot.keyvault import KeyDecryptError
 from bot.panel import InvalidKey, PanelError, Service
 from bot.rate_limits import wait_seconds
 from handlers.cards import service_card

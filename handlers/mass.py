@@ -16,22 +16,12 @@ import asyncio
 import html
 import logging
 import time
-import warnings
 from decimal import Decimal
 from typing import Any
 
 from telegram import Message, MessageEntity, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
-from telegram.warnings import PTBUserWarning
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import mass, ordering
 from bot.formatting import utf16_len
@@ -40,7 +30,8 @@ from bot.ordering import InputError, PlacementResult
 from bot.panel import Balance, InvalidKey, PanelError, classify_error
 from handlers import group
 from handlers import order_steps as steps
-from handlers.common import Context, Turn, esc, may_order, money, parse_callback, refuse, turn, user_data
+from handlers.common import Context, Turn, esc, may_order, money, parse_callback, refuse, turn
+from handlers.flow import END, Flow, state
 from handlers.limits import must_wait
 from storage import repo
 from storage.models import Account, Order, Placement
@@ -48,8 +39,6 @@ from storage.models import Account, Order, Placement
 log = logging.getLogger(__name__)
 
 ASK = 0
-END = ConversationHandler.END
-TIMEOUT_SECONDS = 30 * 60
 PROBLEMS_SHOWN = 30
 RESULTS_SHOWN = 40  # more lines than this: the full report also comes as a CSV file
 PROGRESS_EVERY = 20  # lines between two progress edits
@@ -78,7 +67,8 @@ async def _allowed(t: Turn) -> bool:
 
 
 def _remembered(t: Turn) -> dict[str, str]:
-    return user_data(t.context).setdefault("mass", {})
+    """The person's unconfirmed batch per chat: kept after the flow (its summary waits for Confirm)."""
+    return state().notes.setdefault("mass", {})
 
 
 async def _forget(t: Turn) -> None:
@@ -465,36 +455,21 @@ async def on_cancel(update: Update, context: Context) -> int:
     return END
 
 
-async def on_timeout(update: object, context: Context) -> None:
-    if not isinstance(update, Update) or update.effective_chat is None:
-        return
-    t = await turn(update, context)
-    await _forget(t)
-    await t.context.bot.send_message(t.chat_id, esc(t._("This mass order expired; start again with /mass")))
-
-
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     text = filters.TEXT & ~filters.COMMAND
     document = filters.Document.ALL
     cancel_button = CallbackQueryHandler(on_cancel, pattern=r"^mass:x(:[~\w-]+)?$")
     fallbacks: list[Any] = [CommandHandler("cancel", on_cancel), cancel_button]
-    with warnings.catch_warnings():  # per_message=False is right: the conversation follows the person
-        warnings.filterwarnings("ignore", message=r".*per_message.*", category=PTBUserWarning)
-        conversation = ConversationHandler(
-            entry_points=[
-                CommandHandler("mass", start),
-                MessageHandler(document & filters.CaptionRegex(r"^/mass(@\w+)?(\s|$)"), start),
-            ],
-            states={
-                ASK: [MessageHandler(text | document, on_input)],
-                ConversationHandler.TIMEOUT: [TypeHandler(Update, on_timeout)],
-            },
-            fallbacks=fallbacks,
-            name="mass",
-            persistent=True,
-            allow_reentry=True,
-            conversation_timeout=TIMEOUT_SECONDS,
-        )
+    conversation = Flow(
+        "mass",
+        entry_points=[
+            CommandHandler("mass", start),
+            MessageHandler(document & filters.CaptionRegex(r"^/mass(@\w+)?(\s|$)"), start),
+        ],
+        steps={ASK: [MessageHandler(text | document, on_input)]},
+        fallbacks=fallbacks,
+        expired_buttons=r"^mass:x$",
+    )
     application.add_handler(conversation)
     application.add_handler(CallbackQueryHandler(on_confirm, pattern=r"^mass:ok:[~\w-]+$"))
     application.add_handler(cancel_button)

@@ -7,26 +7,16 @@ Callback data of this flow:
   ord:skip  ord:keep  ord:v:<n>  ord:edit  ord:x                 skip / keep / choose / edit / cancel
 
 With several accounts linked, /order first asks which one (the one used last comes first, marked); the
-choice is kept in user_data["order_pick"][<chat id>] and the last used account in chat_data.
+choice is kept in the conversation data (flow_data("order_pick")) and the last used account in the chat row.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from telegram import Message, Update
 from telegram.error import BadRequest
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
-from telegram.warnings import PTBUserWarning
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import ordering
 from bot.catalog import Catalog
@@ -50,7 +40,8 @@ from handlers.common import (
     refuse,
     turn,
 )
-from handlers.order_steps import ACCOUNT, END, FIELD, SERVICE, SUMMARY, TIMEOUT_SECONDS
+from handlers.flow import END, Flow, remember_message
+from handlers.order_steps import ACCOUNT, FIELD, SERVICE, SUMMARY
 from storage import repo
 from storage.models import Account, Placement
 
@@ -97,7 +88,7 @@ async def _catalog(t: Turn, account: Account) -> Catalog | None:
 async def _begin(t: Turn, account: Account, raw: str) -> int:
     """Start the steps for the service typed or pressed."""
     cleaned = raw.strip().lstrip("#")
-    pick.remember(t, account.id)
+    await pick.remember(t, account.id)
     catalog = await _catalog(t, account)
     if catalog is None:
         return SERVICE
@@ -108,7 +99,7 @@ async def _begin(t: Turn, account: Account, raw: str) -> int:
         return await pick.ask_service(
             t, account, t._("No service with id {id} on your panel.", id=esc(cleaned))
         )
-    steps.drafts(t.context)[str(t.chat_id)] = {
+    steps.drafts()[str(t.chat_id)] = {
         "svc": steps.snapshot(service),
         "acc": account.id,
         "steps": ordering.plan_steps(service),
@@ -118,7 +109,7 @@ async def _begin(t: Turn, account: Account, raw: str) -> int:
         "token": None,
         "an": await name_of(t, account.id or 0),
     }
-    return await steps.prompt(t, steps.drafts(t.context)[str(t.chat_id)])
+    return await steps.prompt(t, steps.drafts()[str(t.chat_id)])
 
 
 async def _search(t: Turn, account: Account, catalog: Catalog, query: str) -> int:
@@ -131,7 +122,7 @@ async def _search(t: Turn, account: Account, catalog: Catalog, query: str) -> in
     ]
     rows.append([(t._("✖️ Cancel"), "ord:x")])
     shown = await t.show(t._("Services matching “{query}”: choose one.", query=esc(query.strip()[:50])), rows)
-    group.remember_owner(t.context, shown, t.user_id)
+    remember_message(shown)
     return SERVICE
 
 
@@ -180,7 +171,7 @@ async def on_account(update: Update, context: Context) -> int:
     if not await _allowed(t):
         return END
     await t.answer()
-    raw = (pick.picks(context).get(str(t.chat_id)) or {}).get("raw")
+    raw = (pick.picks().get(str(t.chat_id)) or {}).get("raw")
     await steps.forget(t)
     wanted = int_arg(parse_callback(t.query.data if t.query else None), 2)
     accounts = await chat_accounts(t)
@@ -190,7 +181,7 @@ async def on_account(update: Update, context: Context) -> int:
             return await steps.need_account(t)
         await _send(t, t._("This panel is not linked any more."), edit=False)
         return await pick.ask_account(t, accounts, raw)
-    pick.remember(t, account.id)
+    await pick.remember(t, account.id)
     return await _begin(t, account, raw) if raw else await pick.ask_service(t, account)
 
 
@@ -231,7 +222,7 @@ async def order_again(update: Update, context: Context) -> int:
     draft = {"svc": steps.snapshot(service), "acc": account.id, "steps": plan, "v": values, "d": dict(values)}
     draft["an"] = await name_of(t, account.id or 0)
     draft.update(i=steps.first_missing({"steps": plan, "v": values}), token=None)
-    steps.drafts(t.context)[str(t.chat_id)] = draft
+    steps.drafts()[str(t.chat_id)] = draft
     return await steps.prompt(t, draft, edit=False)  # the order's card stays as it is
 
 
@@ -334,7 +325,7 @@ async def on_confirm(update: Update, context: Context) -> int | None:
     """ord:ok:<token>, in the conversation and outside it (a second press after it ended)."""
     t = await turn(update, context)
     token = parse_callback(t.query.data if t.query else "")[2:3]
-    own = steps.drafts(context).get(str(t.chat_id)) or {}
+    own = steps.drafts().get(str(t.chat_id)) or {}
     # None keeps the presser's own wizard as it is: the press may be on someone else's summary.
     done = END if token and own.get("token") == token[0] else None
     async with t.session() as session:
@@ -354,9 +345,9 @@ async def on_confirm(update: Update, context: Context) -> int | None:
             await t.query.edit_message_reply_markup(reply_markup=None)
         except BadRequest:
             pass
-    draft = steps.drafts(context).get(str(t.chat_id))
+    draft = steps.drafts().get(str(t.chat_id))
     if draft and draft.get("token") == order.confirm_token:
-        steps.drafts(context).pop(str(t.chat_id), None)
+        steps.drafts().pop(str(t.chat_id), None)
     result = await ordering.place_order(
         t.deps.sessions, t.deps.panels, order.confirm_token, chat_id=t.chat_id
     )
@@ -394,40 +385,17 @@ async def on_cancel(update: Update, context: Context) -> int:
     return END
 
 
-async def on_timeout(update: object, context: Context) -> None:
-    if not isinstance(update, Update) or update.effective_chat is None:
-        return
-    t = await turn(update, context)
-    await steps.forget(t)
-    await t.context.bot.send_message(t.chat_id, esc(t._("This order expired; start again with /order")))
-
-
-async def on_stale(update: Update, context: Context) -> None:
-    """A wizard button of a conversation that is over (or another step)."""
-    t = await turn(update, context)
-    await t.answer(t._("This button is no longer active."))
-
-
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     text = filters.TEXT & ~filters.COMMAND
-    cancel = [CommandHandler("cancel", on_cancel), CallbackQueryHandler(on_cancel, pattern=r"^ord:x$")]
-    with warnings.catch_warnings():  # per_message=False is right: the conversation follows the person
-        warnings.filterwarnings("ignore", message=r".*per_message.*", category=PTBUserWarning)
-        conversation = _conversation(text, cancel)
-    application.add_handler(conversation)
-    application.add_handler(CallbackQueryHandler(on_confirm, pattern=r"^ord:ok:[\w-]+$"))
-    application.add_handler(CallbackQueryHandler(on_stale, pattern=r"^ord:(skip|keep|edit|x|v:\d+)$"))
-
-
-def _conversation(text: filters.BaseFilter, cancel: list[Any]) -> ConversationHandler[Any]:
-    return ConversationHandler(
+    conversation = Flow(
+        "order",
         entry_points=[
             CommandHandler("order", start_command),
             CallbackQueryHandler(start_button, pattern=r"^(ord:new:\d+(:\d+)?|m:order)$"),
             CallbackQueryHandler(on_account, pattern=r"^ord:acc:\d+$"),
             CallbackQueryHandler(order_again, pattern=r"^o:again:\d+$"),
         ],
-        states={
+        steps={
             ACCOUNT: [MessageHandler(text, on_account_text)],
             SERVICE: [MessageHandler(text, on_service_text)],
             FIELD: [
@@ -443,11 +411,10 @@ def _conversation(text: filters.BaseFilter, cancel: list[Any]) -> ConversationHa
                 CallbackQueryHandler(on_edit, pattern=r"^ord:edit$"),
                 MessageHandler(text, on_summary_text),
             ],
-            ConversationHandler.TIMEOUT: [TypeHandler(Update, on_timeout)],
         },
-        fallbacks=cancel,
-        name="order",
-        persistent=True,
-        allow_reentry=True,
-        conversation_timeout=TIMEOUT_SECONDS,
+        fallbacks=[CommandHandler("cancel", on_cancel), CallbackQueryHandler(on_cancel, pattern=r"^ord:x$")],
+        expired_buttons=r"^ord:(skip|keep|edit|x|v:\d+)$",
     )
+    application.add_handler(conversation)
+    # Confirm also outside the flow: an admin confirming a member's summary, a second press after the end
+    application.add_handler(CallbackQueryHandler(on_confirm, pattern=r"^ord:ok:[\w-]+$"))

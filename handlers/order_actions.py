@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot import order_actions as actions
+from bot import order_requests as actions
 from bot.formatting import NAME_IN_CARD, NAME_IN_LIST, fit_html, name_in, utf16_len
-from bot.order_actions import Kind, Result
+from bot.order_requests import Kind, Result
 from bot.panel import InvalidKey, NotFound, PanelError, PanelUnavailable, RateLimited, normalize_status
 from handlers.accounts import name_of
 from handlers.cards import STATUS_MARKS, order_card, status_name

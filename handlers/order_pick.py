@@ -1,8 +1,8 @@
 """The order wizard's first questions: which account (when the chat has several) and which service, with
 the account's starred services offered first. The handlers that call these are in handlers/order.py.
 
-user_data["order_pick"][<chat id>]: {"acc": the account ordered with} or, while the account question is
-open, {"raw": the service id or text typed with /order}; chat_data[LAST_ACCOUNT]: the account used last.
+flow_data("order_pick")[<chat id>]: {"acc": the account ordered with} or, while the account question is
+open, {"raw": the service id or text typed with /order}; chat.last_account_id: the account used last.
 """
 
 from __future__ import annotations
@@ -10,31 +10,32 @@ from __future__ import annotations
 from typing import Any
 
 from bot.formatting import label, name_in
-from handlers import group
 from handlers import order_steps as steps
 from handlers.accounts import button_name, chat_accounts, name_of
-from handlers.common import Button, Context, Turn, esc, money, user_data
+from handlers.common import Button, Turn, esc, money
 from handlers.favorites import favourites
+from handlers.flow import flow_data, remember_message
 from handlers.order_steps import ACCOUNT, SERVICE
 from storage import repo
 from storage.models import Account
 
-LAST_ACCOUNT = "order_account"  # chat_data: the account this chat ordered with last
+
+def picks() -> dict[str, Any]:
+    return flow_data("order_pick")
 
 
-def picks(context: Context) -> dict[str, Any]:
-    return user_data(context).setdefault("order_pick", {})
-
-
-def remember(t: Turn, account_id: int | None) -> None:
+async def remember(t: Turn, account_id: int | None) -> None:
     """The account this wizard orders with (typed service ids are looked up there), and the chat's last."""
-    picks(t.context)[str(t.chat_id)] = {"acc": account_id}
-    if t.context.chat_data is not None:
-        t.context.chat_data[LAST_ACCOUNT] = account_id
+    picks()[str(t.chat_id)] = {"acc": account_id}
+    if t.chat.last_account_id != account_id:
+        async with t.session() as session:
+            await repo.chats.update_chat(session, t.chat_id, last_account_id=account_id)
+            await session.commit()
+        t.chat.last_account_id = account_id
 
 
 async def picked_account(t: Turn) -> Account | None:
-    picked = (picks(t.context).get(str(t.chat_id)) or {}).get("acc")
+    picked = (picks().get(str(t.chat_id)) or {}).get("acc")
     if picked:
         async with t.session() as session:
             account = await repo.accounts.get_account(session, int(picked), t.chat_id)
@@ -46,9 +47,9 @@ async def picked_account(t: Turn) -> Account | None:
 async def ask_account(t: Turn, accounts: list[Account], raw: str | None = None) -> int:
     """Several accounts: which one takes the order. The one used last (else the default) comes first,
     marked ✅."""
-    last = (t.context.chat_data or {}).get(LAST_ACCOUNT)
+    last = t.chat.last_account_id
     ordered = sorted(accounts, key=lambda a: a.id != last)  # stable: else the default stays first
-    picks(t.context)[str(t.chat_id)] = {"raw": raw} if raw else {}
+    picks()[str(t.chat_id)] = {"raw": raw} if raw else {}
     rows: list[list[Button]] = [
         [(button_name(a, mark="✅ " if a is ordered[0] else ""), f"ord:acc:{a.id}")] for a in ordered
     ]
@@ -58,7 +59,7 @@ async def ask_account(t: Turn, accounts: list[Account], raw: str | None = None) 
         lines = [t._("Order “{query}”: which panel should take it?", query=esc(raw.strip()[:50]))]
     lines.append(t._("✅ marks the panel used last time (or the default one)."))
     shown = await t.show("\n".join(lines), rows)
-    group.remember_owner(t.context, shown, t.user_id)
+    remember_message(shown)
     return ACCOUNT
 
 

@@ -1,22 +1,17 @@
 """The order wizard's state, prompts and summary (the handlers that drive them are in handlers/order.py).
 
-The wizard's answers live in user_data["order_wizard"][<chat id>] (JSON only, for the persistence):
+The wizard's answers live in the conversation data, flow_data("order_wizard")[<chat id>] (JSON only):
   svc    a snapshot of the service (id, name, type, rate as text, min, max, flags)
   acc    the account id            steps  the planned fields       i  the current step
   v      the answers so far        d      defaults (Edit, Order again)
   token  the confirm token of the stored draft, once the summary was shown
-  ts     when the wizard last moved (epoch seconds)
   an     the account's name when the chat has several accounts (else None)
 """
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
-
-from telegram import ForceReply, ReplyParameters
-from telegram.ext import ConversationHandler
 
 from bot import ordering
 from bot.formatting import NAME_IN_CARD, name_in, shorten
@@ -33,14 +28,12 @@ from bot.panel import (
     RateLimited,
     Service,
 )
-from handlers import group
 from handlers.accounts import names_if_several
-from handlers.common import Button, Context, Turn, clip, esc, is_anonymous_admin, is_private, money, user_data
+from handlers.common import Button, Turn, ask_reply, esc, is_private, money
+from handlers.flow import END, flow_data, remember_message
 from storage import repo
 
 SERVICE, FIELD, SUMMARY, ACCOUNT = range(4)
-END = ConversationHandler.END
-TIMEOUT_SECONDS = 30 * 60
 
 PROMPTS = {
     "link": lazy("Send the link to the page or post (starting with https://)."),
@@ -315,20 +308,18 @@ UNCLEAR = lazy(
 # ---------------------------------------------------------------------------------------------- flow
 
 
-def drafts(context: Context) -> dict[str, Any]:
-    return user_data(context).setdefault("order_wizard", {})
+def drafts() -> dict[str, Any]:
+    return flow_data("order_wizard")
 
 
 def current_draft(t: Turn) -> dict[str, Any] | None:
-    draft = drafts(t.context).get(str(t.chat_id))
-    if draft is not None and time.time() - draft.get("ts", 0) > TIMEOUT_SECONDS:
-        return None  # outlived a restart that lost the timeout job
-    return draft
+    """The wizard's answers (the conversation's deadline ends a wizard left alone, see handlers/flow.py)."""
+    return drafts().get(str(t.chat_id))
 
 
 async def forget(t: Turn) -> None:
     """Drop the wizard's answers and its unconfirmed draft row (its Confirm button stops working)."""
-    draft = drafts(t.context).pop(str(t.chat_id), None)
+    draft = drafts().pop(str(t.chat_id), None)
     if draft and draft.get("token"):
         async with t.session() as session:
             await repo.orders.discard_draft(session, draft["token"], t.chat_id)
@@ -340,25 +331,11 @@ async def ask(t: Turn, text: str, buttons: list[list[Button]], hint: str, *, edi
     if is_private(t.update):
         await t.show(text, buttons, edit=edit)
         return
-    user = t.update.effective_user
-    mention = f'<a href="tg://user?id={t.user_id}">{esc(user.first_name if user else "")}</a>\n'
-    if is_anonymous_admin(t.update):  # writing as the group: there is nobody to mention
-        mention = ""
-    message = t.update.message
-    sent = await t.context.bot.send_message(
-        t.chat_id,
-        clip(f"{mention}{text}\n\n<i>{esc(hint)}</i>"),
-        reply_markup=ForceReply(selective=True),
-        reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True)
-        if message
-        else None,
-    )
-    group.remember_owner(t.context, sent, t.user_id)
+    remember_message(await ask_reply(t, text, hint=hint))
 
 
 async def prompt(t: Turn, draft: dict[str, Any], error: str | None = None, *, edit: bool = True) -> int:
     """Ask for the current step, or show the summary when every step is answered."""
-    draft["ts"] = time.time()
     field = advance(draft)
     if field is None:
         return await show_summary(t, draft, edit=edit)
@@ -379,7 +356,7 @@ async def show_summary(t: Turn, draft: dict[str, Any], *, edit: bool = True) -> 
     async with t.session() as session:
         account = await repo.accounts.get_account(session, draft["acc"], t.chat_id)
     if account is None:
-        drafts(t.context).pop(str(t.chat_id), None)
+        drafts().pop(str(t.chat_id), None)
         return await need_account(t)
     service = service_of(draft)
     price = ordering.price_for(service, draft["v"])
@@ -405,9 +382,8 @@ async def show_summary(t: Turn, draft: dict[str, Any], *, edit: bool = True) -> 
         )
         await session.commit()
     draft["token"] = order.confirm_token
-    draft["ts"] = time.time()
     names = await names_if_several(t)
     text = summary_text(t._, draft, price, currency, balance, names.get(account.id or 0))
     shown = await t.show(text, summary_buttons(t._, order.confirm_token), edit=edit)
-    group.remember_owner(t.context, shown, t.user_id)
+    remember_message(shown)
     return SUMMARY

@@ -15,10 +15,10 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import order_actions as actions
+from bot import order_requests as actions
 from bot.formatting import shorten
 from bot.i18n import lazy
-from bot.order_actions import Kind
+from bot.order_requests import Kind
 from handlers import order_actions as acting
 from handlers.accounts import chat_accounts, names_if_several
 from handlers.cards import status_mark, status_text

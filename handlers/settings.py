@@ -3,8 +3,8 @@
 Language, the low-balance alert threshold (typed as a reply to a ForceReply prompt, so that it reaches the
 bot in groups too), notifications on/off and, in groups, whether members may order. In a group only admins
 may change anything: `may_manage` is checked afresh on every press and reply. In a group the threshold prompt
-is not a conversation: a reply to the open prompt (its id in chat_data) from any admin sets it, which is the
-only way for an anonymous admin, who presses buttons from their own account but writes as the group.
+is not a conversation: a reply to the open prompt (chat.threshold_prompt_id) from any admin sets it, which
+is the only way for an anonymous admin, who presses buttons from their own account but writes as the group.
 
 Callback data:
   set:menu            the menu                  set:thr       ask for the threshold
@@ -15,7 +15,6 @@ Callback data:
 
 from __future__ import annotations
 
-import warnings
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -26,13 +25,11 @@ from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
-    ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
+from bot.conversation import current
 from bot.i18n import LANGUAGES, translator
 from handlers import alert_offer
 from handlers.cards import yes_no
@@ -40,6 +37,7 @@ from handlers.common import (
     Button,
     Context,
     Turn,
+    ask_reply,
     esc,
     is_private,
     may_manage,
@@ -48,13 +46,12 @@ from handlers.common import (
     refuse,
     turn,
 )
+from handlers.flow import END, Flow
 from storage import repo
 
 THRESHOLD = 0
-TIMEOUT_SECONDS = 30 * 60
 MAX_THRESHOLD = Decimal("1e15")
 AUTO = "auto"
-PROMPT = "threshold_prompt"  # chat_data of a group: the message id of the open threshold prompt
 
 
 async def _currency(t: Turn) -> str | None:
@@ -68,6 +65,9 @@ async def _update_chat(t: Turn, **fields: Any) -> None:
         await session.commit()
     if chat is not None:
         t.chat = chat
+        conversation = current()
+        if conversation is not None and conversation.chat_id == chat.id:
+            conversation.chat = chat  # later turns of this update see the change
 
 
 async def show_menu(t: Turn, note: str = "", *, edit: bool = True) -> None:
@@ -120,18 +120,18 @@ async def cmd_settings(update: Update, context: Context) -> int:
     t = await turn(update, context)
     if not await may_manage(t, cached=True):  # showing changes nothing; every press is checked afresh
         await refuse(t)
-        return ConversationHandler.END
+        return END
     await show_menu(t, edit=False)
-    return ConversationHandler.END
+    return END
 
 
 async def cmd_language(update: Update, context: Context) -> int:
     t = await turn(update, context)
     if not await may_manage(t, cached=True):
         await refuse(t)
-        return ConversationHandler.END
+        return END
     await show_languages(t, edit=False)
-    return ConversationHandler.END
+    return END
 
 
 async def _set_language(t: Turn, code: str) -> None:
@@ -159,37 +159,20 @@ async def _ask_threshold(t: Turn) -> int:
     )
     if current is not None:
         text += "\n" + _("Now: {amount}", amount=money(current, currency))
-    user = t.update.effective_user
-    if not is_private(t.update) and user is not None:
-        # selective ForceReply targets the users mentioned in the text
-        text = f'<a href="tg://user?id={user.id}">{esc(user.first_name)}</a>, ' + text
-    chat = t.update.effective_chat
-    assert chat is not None
-    sent = await t.context.bot.send_message(
-        chat.id, text, reply_markup=ForceReply(selective=True, input_field_placeholder="10.00")
-    )
+    sent = await ask_reply(t, text, placeholder="10.00")
     if is_private(t.update):
         return THRESHOLD
     # In a group the prompt itself is the state: an admin's reply to it counts (ThresholdReply), also an
     # anonymous admin's, whose reply comes from the group and not from the account that pressed the button.
-    _remember_prompt(t.context, sent.message_id)
-    return ConversationHandler.END
-
-
-def _remember_prompt(context: Context, message_id: int | None) -> None:
-    if context.chat_data is not None:
-        if message_id is None:
-            context.chat_data.pop(PROMPT, None)
-        else:
-            context.chat_data[PROMPT] = message_id
+    await _update_chat(t, threshold_prompt_id=sent.message_id)
+    return END
 
 
 class ThresholdReply(BaseHandler[Update, Context, int]):
     """A text reply, in a group, to the open threshold prompt (checked with may_manage in got_threshold)."""
 
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    def __init__(self) -> None:
         super().__init__(got_threshold)
-        self._application = application
 
     def check_update(self, update: object) -> bool:
         message = update.message if isinstance(update, Update) else None
@@ -202,22 +185,23 @@ class ThresholdReply(BaseHandler[Update, Context, int]):
             return False
         if message.chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
             return False
-        prompt = (self._application.chat_data.get(message.chat.id) or {}).get(PROMPT)
-        return prompt == message.reply_to_message.message_id
+        conversation = current()
+        chat = conversation.chat if conversation is not None else None
+        return chat is not None and chat.threshold_prompt_id == message.reply_to_message.message_id
 
 
 async def on_button(update: Update, context: Context) -> int:
     t = await turn(update, context)
     if not await may_manage(t):
         await refuse(t)
-        return ConversationHandler.END
+        return END
     parts = parse_callback(update.callback_query.data if update.callback_query else None)
     action = parts[1] if len(parts) > 1 else "menu"
     if action == "thr":
         return await _ask_threshold(t)
     if action == "lang" and len(parts) > 2:
         await _set_language(t, parts[2])
-        return ConversationHandler.END
+        return END
     if action == "notif":
         await _update_chat(t, notifications_enabled=not t.chat.notifications_enabled)
     elif action == "members" and not is_private(update):
@@ -227,7 +211,7 @@ async def on_button(update: Update, context: Context) -> int:
         await show_languages(t)
     else:
         await show_menu(t)
-    return ConversationHandler.END
+    return END
 
 
 def parse_threshold(text: str, off_words: set[str]) -> tuple[bool, Decimal | None]:
@@ -249,7 +233,7 @@ async def got_threshold(update: Update, context: Context) -> int:
     _ = t._
     if not await may_manage(t):
         await refuse(t)
-        return ConversationHandler.END
+        return END
     message = update.effective_message
     assert message is not None
     off_words = {"off", "no", "none", "-", _("off").lower()}
@@ -258,10 +242,9 @@ async def got_threshold(update: Update, context: Context) -> int:
         text = _("Please send a number like 10 or 2.50, or 0 or off to turn the alert off (/cancel to stop).")
         retry = await message.reply_text(esc(text), reply_markup=ForceReply(selective=True))
         if not is_private(update):
-            _remember_prompt(context, retry.message_id)
+            await _update_chat(t, threshold_prompt_id=retry.message_id)
         return THRESHOLD
-    _remember_prompt(context, None)
-    await _update_chat(t, low_balance_threshold=amount, balance_alert_sent=False)
+    await _update_chat(t, low_balance_threshold=amount, balance_alert_sent=False, threshold_prompt_id=None)
     if amount is None:
         note = _("✅ The low-balance alert is off.")
     else:
@@ -270,42 +253,26 @@ async def got_threshold(update: Update, context: Context) -> int:
             amount=money(amount, await _currency(t)),
         )
     await show_menu(t, note, edit=False)
-    return ConversationHandler.END
+    return END
 
 
 async def on_cancel(update: Update, context: Context) -> int:
     t = await turn(update, context)
     await t.show(t._("Okay, the alert stays as it was."), edit=False)
-    return ConversationHandler.END
-
-
-async def on_timeout(update: object, context: Context) -> None:
-    if isinstance(update, Update) and update.effective_chat is not None:
-        t = await turn(update, context)
-        await context.bot.send_message(
-            update.effective_chat.id, esc(t._("⌛ I stopped waiting for the alert amount; nothing changed."))
-        )
+    return END
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     alert_offer.register(application)  # the one-tap alert offered after /connect
-    with warnings.catch_warnings():  # per_message=False with CallbackQueryHandlers is what we want
-        warnings.simplefilter("ignore", PTBUserWarning)
-        conversation = ConversationHandler(
-            entry_points=[
-                CommandHandler("settings", cmd_settings),
-                CommandHandler("language", cmd_language),
-                CallbackQueryHandler(on_button, pattern=r"^set:"),
-            ],
-            states={
-                THRESHOLD: [MessageHandler(filters.TEXT & ~filters.COMMAND, got_threshold)],
-                ConversationHandler.TIMEOUT: [TypeHandler(Update, on_timeout)],
-            },
-            fallbacks=[CommandHandler("cancel", on_cancel)],
-            name="settings",
-            persistent=True,
-            allow_reentry=True,
-            conversation_timeout=TIMEOUT_SECONDS,
-        )
-    application.add_handler(ThresholdReply(application))
+    conversation = Flow(
+        "settings",
+        entry_points=[
+            CommandHandler("settings", cmd_settings),
+            CommandHandler("language", cmd_language),
+            CallbackQueryHandler(on_button, pattern=r"^set:"),
+        ],
+        steps={THRESHOLD: [MessageHandler(filters.TEXT & ~filters.COMMAND, got_threshold)]},
+        fallbacks=[CommandHandler("cancel", on_cancel)],
+    )
+    application.add_handler(ThresholdReply())
     application.add_handler(conversation)

@@ -18,10 +18,10 @@ import re
 from typing import Any
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.accounts import KeyDecryptError, panel_display_host
+from bot.accounts import panel_display_host
+from bot.keyvault import KeyDecryptError
 from bot.panel import AddressNotAllowed, InvalidKey, PanelError, PanelUnavailable, RateLimited
 from bot.webapp.access import startapp_link
 from handlers.cards import service_card
@@ -194,26 +194,9 @@ async def unknown_command(update: Update, context: Context) -> None:
     await t.show(t._("I don't know that command, see /help."), edit=False)
 
 
-# One token of letters and digits like the keys panels hand out (32-64 hex or base62), and no link.
-_KEY_LIKE = re.compile(r"(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-]{20,128}")
-
-
 async def unknown_text(update: Update, context: Context) -> None:
+    """Text no flow is waiting for (a pasted key never gets here: see handlers/connect.py PastedKey)."""
     t = await turn(update, context)
-    message = update.effective_message
-    if message is not None and message.text and _KEY_LIKE.fullmatch(message.text.strip()):
-        # Someone pasted a key outside /connect: it must not stay in the chat history either.
-        try:
-            await message.delete()
-            text = t._(
-                "That looked like an API key, so I deleted it from the chat. To link a panel, use /connect."
-            )
-        except TelegramError:
-            text = t._(
-                "That looks like an API key: please delete your message. To link a panel, use /connect."
-            )
-        await t.show(text, edit=False)
-        return
     account = await t.account()
     text = t._("I am not sure what you mean. Use the buttons below, or see /help.")
     await t.show(text, main_buttons(t, account is not None), edit=False)

@@ -4,7 +4,8 @@ Imports nothing from `bot/` or `handlers/`.
 
 - `storage.db`: `create_engine(url)`, `make_session_factory(engine)`, `await migrate(url)`,
   `sqlite_url_for(data_dir)`.
-- `storage.models`: the tables (`Chat`, `Account`, `Order`, `Refill`, `Outbox`, `PtbState`) and `Placement`.
+- `storage.models`: the tables (`Chat`, `Account`, `Order`, `Refill`, `Outbox`, `Conversation`) and
+  `Placement`.
 - `storage.types`: `Money` (exact Decimal on both backends), `UTCDateTime` (always aware UTC), `utcnow()`.
 - `storage.repo.<module>`: the repository functions.
 

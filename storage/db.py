@@ -54,7 +54,8 @@ def create_engine(url: str, *, echo: bool = False, transactional_ddl: bool = Fal
         _install_sqlite_hooks(engine, in_memory=path is None, transactional_ddl=transactional_ddl)
         return engine
     if sa_url.get_backend_name() == "postgresql":
-        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800, pool_timeout=30)
+        # Handlers and jobs; the chats' advisory locks have a pool of their own (bot/conversation.py).
+        kwargs.update(pool_size=10, max_overflow=30, pool_pre_ping=True, pool_recycle=1800, pool_timeout=30)
     return create_async_engine(sa_url, **kwargs)
 
 

@@ -17,11 +17,11 @@ __all__ = [
     "FINAL_REFILL_STATUSES",
     "Account",
     "Chat",
+    "Conversation",
     "Favorite",
     "Order",
     "Outbox",
     "Placement",
-    "PtbState",
     "Refill",
     "is_final_order_status",
     "is_final_refill_status",
@@ -84,6 +84,10 @@ class Chat(SQLModel, table=True):
     members_may_order: bool = Field(default=False, sa_type=Boolean)
     notifications_enabled: bool = Field(default=True, sa_type=Boolean)
     active: bool = Field(default=True, sa_type=Boolean)
+    # the account this chat ordered with last (offered first by /order); not a foreign key: a hint only
+    last_account_id: int | None = Field(default=None)
+    # a group's open low-balance prompt: an admin's reply to this message sets the threshold
+    threshold_prompt_id: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = _created()
     updated_at: datetime = _updated()
 
@@ -198,12 +202,17 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class PtbState(SQLModel, table=True):
-    """python-telegram-bot persistence: one row per (kind, key); `key` is the caller's text form of a key."""
+class Conversation(SQLModel, table=True):
+    """One person's conversation in one chat (aiogram's FSM key: in a private chat user == chat): the active
+    flow, its step, its answers so far (JSON only) and its deadline. Read at the start of each update and
+    written at its end (bot/conversation.py), so any instance can take the next update."""
 
-    __tablename__ = "ptb_state"
+    __tablename__ = "conversation"
 
-    kind: str = Field(sa_type=String(32), primary_key=True)  # user_data|chat_data|bot_data|conversations|...
-    key: str = Field(sa_type=Text, primary_key=True)
-    data: Any = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    chat_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    user_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    flow: str | None = Field(default=None, sa_type=String(32))  # None: no flow active (data may keep notes)
+    step: str | None = Field(default=None, sa_type=String(32))
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    deadline: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = _updated()

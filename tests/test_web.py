@@ -87,7 +87,7 @@ async def hook(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Webhook]:
                 "listen": f"127.0.0.1:{port}",
             }
         )
-        env.app = build_application(env.settings, rate_limiter=False, persistence_interval=0.05)
+        env.app = build_application(env.settings, rate_limiter=False)
         stop = asyncio.Event()
         task = asyncio.create_task(run_webhook(env.app, env.settings, stop))
         await env.tg.wait_for(lambda: bool(env.tg.webhook["url"]) or task.done(), 10, what="setWebhook")

@@ -126,7 +126,7 @@ class _Reader:
             self._fd = None
 
 
-class _Screen:
+class Screen:
     """Writes the transcript; colours and a prompt only on a terminal."""
 
     PROMPT = "› "
@@ -203,7 +203,7 @@ class _Screen:
 class TerminalChat:
     """One person's private chat with the bot, shown on a screen."""
 
-    def __init__(self, emu: BotApiEmulator, screen: _Screen, user_id: int, *, guide: str, keys: str) -> None:
+    def __init__(self, emu: BotApiEmulator, screen: Screen, user_id: int, *, guide: str, keys: str) -> None:
         self.emu, self.screen, self.user_id, self.chat_id = emu, screen, user_id, user_id
         self.guide, self.keys = guide, keys
         self.app_link: str | None = None  # the Mini App as this user, for an ordinary browser
@@ -415,7 +415,7 @@ async def run_demo(
     """
     source = stdin if stdin is not None else sys.stdin
     typed = bool(getattr(source, "isatty", lambda: False)())
-    screen = _Screen(stdout if stdout is not None else sys.stdout, echo=not typed)
+    screen = Screen(stdout if stdout is not None else sys.stdout, echo=not typed)
     screen.write(screen.c("2", "Starting the panel simulator, the Telegram emulator and the bot..."))
     work = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="smmbot-demo-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -498,7 +498,7 @@ async def _running_bot(
 async def _chat(
     emu: BotApiEmulator,
     sim: PanelSimulator,
-    screen: _Screen,
+    screen: Screen,
     source: Any,
     user_id: int,
     services: int,

@@ -34,12 +34,12 @@ from bot.sandbox.panel_state import (
     FIRST_REFILL_ID,
     SMART_ERRORS,
     Faults,
+    SimAccount,
     SimClock,
     SimOrder,
+    SimPanelError,
     SimRefill,
-    _Account,
-    _money,
-    _PanelError,
+    money_text,
 )
 
 __all__ = [
@@ -102,7 +102,7 @@ class PanelSimulator(PanelActions):
         self.refill_seconds = refill_seconds
         self.catalog: list[dict[str, Any]] = generate_catalog(services, seed)
         self._by_id = {s["service"]: s for s in self.catalog}
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, SimAccount] = {}
         self.add_key(self.DEFAULT_KEY, "100", "USD")
         self.add_key("demo-key-rub", "50000", "RUB")
         self.add_key("demo-key-poor", "0.05", "USD")
@@ -122,7 +122,7 @@ class PanelSimulator(PanelActions):
 
     # ---- accounts -------------------------------------------------------------------------------------
     def add_key(self, key: str, balance: Decimal | str, currency: str = "USD") -> None:
-        self._accounts[key] = _Account(Decimal(str(balance)), currency)
+        self._accounts[key] = SimAccount(Decimal(str(balance)), currency)
 
     def balance_of(self, key: str) -> Decimal:
         self._settle()
@@ -242,7 +242,7 @@ class PanelSimulator(PanelActions):
                 "currency": o.currency,
             }
         return {
-            "charge": _money(o.charge),
+            "charge": money_text(o.charge),
             "start_count": None if start is None else str(start),
             "status": status,
             "remains": str(remains),
@@ -272,12 +272,12 @@ class PanelSimulator(PanelActions):
         acc = self._accounts.get(key)
         try:
             if acc is None:
-                raise _PanelError(E_KEY)
+                raise SimPanelError(E_KEY)
             method = self._ACTIONS.get((params.get("action") or "").strip())
             if method is None:
-                raise _PanelError(E_REQUEST)
+                raise SimPanelError(E_REQUEST)
             return getattr(self, method)(acc, key, params)
-        except _PanelError as exc:
+        except SimPanelError as exc:
             return self._err(exc.text, *exc.args_)
 
     # ---- HTTP ------------------------------------------------------------------------------------------

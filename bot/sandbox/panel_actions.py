@@ -14,10 +14,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from bot.sandbox.panel_catalog import LINE_QUANTITY_FIELD, TYPE_FIELDS, service_to_wire
 from bot.sandbox.panel_state import (
-    _NO_LINK_TYPES,
-    _URL_ONLY_TYPES,
-    _URL_RE,
-    _USERNAME_RE,
     CENT5,
     E_CANCEL_DISABLED,
     E_CANNOT_CANCEL,
@@ -36,14 +32,18 @@ from bot.sandbox.panel_state import (
     E_SERVICE,
     FINAL,
     MAX_IDS,
+    NO_LINK_TYPES,
     SUBSCRIPTION_DELAYS,
+    URL_ONLY_TYPES,
+    URL_RE,
+    USERNAME_RE,
+    SimAccount,
     SimOrder,
+    SimPanelError,
     SimRefill,
-    _Account,
-    _id_list,
-    _int,
-    _lines,
-    _PanelError,
+    id_list,
+    int_or_none,
+    split_lines,
 )
 
 if TYPE_CHECKING:
@@ -82,63 +82,63 @@ class PanelActions:
         def _status_word(self, status: str) -> str: ...
         def _order_wire(self, o: SimOrder, now: float) -> dict[str, Any]: ...
 
-    def _act_balance(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
+    def _act_balance(self, acc: SimAccount, key: str, p: dict[str, str]) -> Any:
         bal = acc.balance.quantize(CENT5, ROUND_HALF_UP)
         if self.dialect == "smart":
             return {"status": "success", "balance": float(bal), "currency": acc.currency}
         return {"balance": format(bal, "f"), "currency": acc.currency}
 
-    def _act_services(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
+    def _act_services(self, acc: SimAccount, key: str, p: dict[str, str]) -> Any:
         return [service_to_wire(s, self.dialect, acc.currency) for s in self.catalog]
 
-    def _act_add(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
-        sid = _int(p.get("service"))
+    def _act_add(self, acc: SimAccount, key: str, p: dict[str, str]) -> Any:
+        sid = int_or_none(p.get("service"))
         svc = self._by_id.get(sid) if sid is not None else None
         if svc is None:
-            raise _PanelError(E_SERVICE)
+            raise SimPanelError(E_SERVICE)
         typ = svc["type"]
         required, optional = TYPE_FIELDS[typ]
         link = (p.get("link") or "").strip()
-        if typ not in _NO_LINK_TYPES:
-            ok = _URL_RE.match(link) or (typ not in _URL_ONLY_TYPES and _USERNAME_RE.match(link))
+        if typ not in NO_LINK_TYPES:
+            ok = URL_RE.match(link) or (typ not in URL_ONLY_TYPES and USERNAME_RE.match(link))
             if not ok:
-                raise _PanelError(E_LINK)
+                raise SimPanelError(E_LINK)
         for name in required:
             if name != "link" and not (p.get(name) or "").strip():
-                raise _PanelError(E_REQUEST)
+                raise SimPanelError(E_REQUEST)
         runs, interval = 1, 0
         if typ in LINE_QUANTITY_FIELD:
-            quantity = len(_lines(p.get(LINE_QUANTITY_FIELD[typ])))
+            quantity = len(split_lines(p.get(LINE_QUANTITY_FIELD[typ])))
         elif typ == "Package":
             quantity = 1
         elif typ == "Subscriptions":
             quantity = self._check_subscription(svc, p)
         else:
-            q = _int(p.get("quantity"))
+            q = int_or_none(p.get("quantity"))
             if q is None:
-                raise _PanelError(E_REQUEST)
+                raise SimPanelError(E_REQUEST)
             quantity = q
         if typ not in ("Package", "Subscriptions"):
             if quantity < svc["min"]:
-                raise _PanelError(E_MIN, svc["min"])
+                raise SimPanelError(E_MIN, svc["min"])
             if quantity > svc["max"]:
-                raise _PanelError(E_MAX, svc["max"])
+                raise SimPanelError(E_MAX, svc["max"])
         if "runs" in optional and (p.get("runs") or p.get("interval")):
             if not svc["dripfeed"]:
-                raise _PanelError(E_DRIPFEED)
-            r, i = _int(p.get("runs")), _int(p.get("interval"))
+                raise SimPanelError(E_DRIPFEED)
+            r, i = int_or_none(p.get("runs")), int_or_none(p.get("interval"))
             if r is None or i is None or r < 1 or i < 1:
-                raise _PanelError(E_REQUEST)
+                raise SimPanelError(E_REQUEST)
             runs, interval = r, i
         self._check_type_fields(typ, p)
         now = self.clock.now()
-        if typ not in _NO_LINK_TYPES:
+        if typ not in NO_LINK_TYPES:
             for oid in self._by_link.get((key, link), ()):
                 if self._order_state(self.orders[oid], now)[0] not in FINAL:
-                    raise _PanelError(E_DUPLICATE)
+                    raise SimPanelError(E_DUPLICATE)
         charge = self.charge_for(svc["service"], quantity, runs, acc.currency)
         if charge > acc.balance:
-            raise _PanelError(E_FUNDS)
+            raise SimPanelError(E_FUNDS)
         acc.balance -= charge
         oid = self._next_order
         self._next_order += 1
@@ -162,7 +162,7 @@ class PanelActions:
             sim=cast("PanelSimulator", self),
         )
         self.orders[oid] = o
-        if typ not in _NO_LINK_TYPES:
+        if typ not in NO_LINK_TYPES:
             self._by_link.setdefault((key, link), []).append(oid)
         if o.partial_at is not None:
             due = now + self.pending_seconds + o.partial_at * self._duration(o)
@@ -172,45 +172,45 @@ class PanelActions:
         return {"order": oid}
 
     def _check_subscription(self, svc: dict[str, Any], p: dict[str, str]) -> int:
-        lo, hi = _int(p.get("min")), _int(p.get("max"))
+        lo, hi = int_or_none(p.get("min")), int_or_none(p.get("max"))
         if lo is None or hi is None or lo > hi:
-            raise _PanelError(E_REQUEST)
+            raise SimPanelError(E_REQUEST)
         if lo < svc["min"]:
-            raise _PanelError(E_MIN, svc["min"])
+            raise SimPanelError(E_MIN, svc["min"])
         if hi > svc["max"]:
-            raise _PanelError(E_MAX, svc["max"])
-        if not _USERNAME_RE.match((p.get("username") or "").strip()):
-            raise _PanelError(E_LINK)
-        delay = _int(p.get("delay"))
+            raise SimPanelError(E_MAX, svc["max"])
+        if not USERNAME_RE.match((p.get("username") or "").strip()):
+            raise SimPanelError(E_LINK)
+        delay = int_or_none(p.get("delay"))
         if delay not in SUBSCRIPTION_DELAYS:
-            raise _PanelError(E_REQUEST)
-        posts = _int(p.get("posts")) if p.get("posts") else None
+            raise SimPanelError(E_REQUEST)
+        posts = int_or_none(p.get("posts")) if p.get("posts") else None
         if p.get("posts") and (posts is None or posts < 1):
-            raise _PanelError(E_REQUEST)
+            raise SimPanelError(E_REQUEST)
         if p.get("expiry"):
             try:
                 datetime.strptime(p["expiry"].strip(), "%d/%m/%Y")
             except ValueError as exc:
-                raise _PanelError(E_REQUEST) from exc
+                raise SimPanelError(E_REQUEST) from exc
         return hi * (posts or 1)  # charged up front for max per post, for every post (one if unlimited)
 
     def _check_type_fields(self, typ: str, p: dict[str, str]) -> None:
         if typ == "Poll":
-            n = _int(p.get("answer_number"))
+            n = int_or_none(p.get("answer_number"))
             if n is None or n < 1:
-                raise _PanelError(E_REQUEST)
-        elif typ == "Mentions Media Likers" and not _URL_RE.match(p.get("media", "").strip()):
-            raise _PanelError(E_LINK)
+                raise SimPanelError(E_REQUEST)
+        elif typ == "Mentions Media Likers" and not URL_RE.match(p.get("media", "").strip()):
+            raise SimPanelError(E_LINK)
         elif typ == "Comment Likes" or typ == "Comment Replies" or typ == "Mentions User Followers":
-            if not _USERNAME_RE.match(p.get("username", "").strip()):
-                raise _PanelError(E_REQUEST)
+            if not USERNAME_RE.match(p.get("username", "").strip()):
+                raise SimPanelError(E_REQUEST)
 
     def _own_order(self, key: str, raw: str) -> SimOrder | None:
-        oid = _int(raw)
+        oid = int_or_none(raw)
         o = self.orders.get(oid) if oid is not None else None
         return o if o is not None and o.key == key else None
 
-    def _act_status(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
+    def _act_status(self, acc: SimAccount, key: str, p: dict[str, str]) -> Any:
         now = self.clock.now()
 
         def one(raw: str) -> dict[str, Any]:
@@ -220,12 +220,12 @@ class PanelActions:
             return self._order_wire(o, now)
 
         if p.get("orders") is not None:
-            ids = _id_list(p["orders"])
+            ids = id_list(p["orders"])
             if not ids or len(ids) > MAX_IDS:
-                raise _PanelError(E_REQUEST)
+                raise SimPanelError(E_REQUEST)
             return {raw: one(raw) for raw in ids}
         if not p.get("order"):
-            raise _PanelError(E_REQUEST)
+            raise SimPanelError(E_REQUEST)
         return one(p["order"])
 
     def _refill_one(self, key: str, raw: str) -> int | str:
@@ -255,67 +255,67 @@ class PanelActions:
         self._refills_by_order.setdefault(o.id, []).append(rid)
         return rid
 
-    def _act_refill(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
+    def _act_refill(self, acc: SimAccount, key: str, p: dict[str, str]) -> Any:
         if p.get("orders") is not None:
-            ids = _id_list(p["orders"])
+            ids = id_list(p["orders"])
             if not ids or len(ids) > MAX_IDS:
-                raise _PanelError(E_REQUEST)
+                raise SimPanelError(E_REQUEST)
             out = []
             for raw in ids:
                 res = self._refill_one(key, raw)
                 out.append(
                     {
-                        "order": _int(raw) if _int(raw) is not None else raw,
+                        "order": int_or_none(raw) if int_or_none(raw) is not None else raw,
                         "refill": res if isinstance(res, int) else {"error": res},
                     }
                 )
             return out
         if not p.get("order"):
-            raise _PanelError(E_REQUEST)
+            raise SimPanelError(E_REQUEST)
         res = self._refill_one(key, p["order"])
         if isinstance(res, str):
-            raise _PanelError(res)
+            raise SimPanelError(res)
         if self.dialect == "smart":
             return {"success": "Your order will be refill asap. Thank you for patience", "refill": res}
         return {"refill": str(res)}
 
-    def _act_refill_status(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
+    def _act_refill_status(self, acc: SimAccount, key: str, p: dict[str, str]) -> Any:
         now = self.clock.now()
 
         def one(raw: str) -> str | None:
-            rid = _int(raw)
+            rid = int_or_none(raw)
             r = self.refills.get(rid) if rid is not None else None
             if r is None or r.key != key:
                 return None
             return self._status_word(self._refill_state(r, now))
 
         if p.get("refills") is not None:
-            ids = _id_list(p["refills"])
+            ids = id_list(p["refills"])
             if not ids or len(ids) > MAX_IDS:
-                raise _PanelError(E_REQUEST)
+                raise SimPanelError(E_REQUEST)
             out = []
             for raw in ids:
                 st = one(raw)
                 out.append(
                     {
-                        "refill": _int(raw) if _int(raw) is not None else raw,
+                        "refill": int_or_none(raw) if int_or_none(raw) is not None else raw,
                         "status": st if st is not None else {"error": E_REFILL_NOT_FOUND},
                     }
                 )
             return out
         if not p.get("refill"):
-            raise _PanelError(E_REQUEST)
+            raise SimPanelError(E_REQUEST)
         st = one(p["refill"])
         if st is None:
-            raise _PanelError(E_REFILL_NOT_FOUND)
+            raise SimPanelError(E_REFILL_NOT_FOUND)
         return {"status": st}
 
-    def _act_cancel(self, acc: _Account, key: str, p: dict[str, str]) -> Any:
+    def _act_cancel(self, acc: SimAccount, key: str, p: dict[str, str]) -> Any:
         now = self.clock.now()
         raw_ids = p.get("orders") if p.get("orders") is not None else p.get("order")
-        ids = _id_list(raw_ids or "")
+        ids = id_list(raw_ids or "")
         if not ids or len(ids) > MAX_IDS:
-            raise _PanelError(E_REQUEST)
+            raise SimPanelError(E_REQUEST)
         out = []
         for raw in ids:
             res: int | dict[str, str] = 1
@@ -331,5 +331,5 @@ class PanelActions:
                 else:
                     o.canceled_at, o.canceled_remains = now, remains
                     self._refund(o, remains)  # the undelivered part: everything when still Pending
-            out.append({"order": _int(raw) if _int(raw) is not None else raw, "cancel": res})
+            out.append({"order": int_or_none(raw) if int_or_none(raw) is not None else raw, "cancel": res})
         return out

@@ -51,10 +51,10 @@ SMART_ERRORS = {
     E_DUPLICATE: "neworder.error.link_duplicate",
 }
 
-_URL_RE = re.compile(r"^(https?://)?([A-Za-z0-9-]+\.)+[A-Za-z]{2,}(:\d+)?(/\S*)?$")
-_USERNAME_RE = re.compile(r"^@?[A-Za-z0-9_.]{2,64}$")
-_URL_ONLY_TYPES = frozenset({"SEO", "Web Traffic"})
-_NO_LINK_TYPES = frozenset({"Subscriptions"})
+URL_RE = re.compile(r"^(https?://)?([A-Za-z0-9-]+\.)+[A-Za-z]{2,}(:\d+)?(/\S*)?$")
+USERNAME_RE = re.compile(r"^@?[A-Za-z0-9_.]{2,64}$")
+URL_ONLY_TYPES = frozenset({"SEO", "Web Traffic"})
+NO_LINK_TYPES = frozenset({"Subscriptions"})
 
 
 @dataclass
@@ -158,19 +158,19 @@ class SimRefill:
 
 
 @dataclass
-class _Account:
+class SimAccount:
     balance: Decimal
     currency: str
 
 
-class _PanelError(Exception):
+class SimPanelError(Exception):
     def __init__(self, text: str, *args: object) -> None:
         super().__init__(text)
         self.text = text
         self.args_ = args
 
 
-def _money(d: Decimal) -> str:
+def money_text(d: Decimal) -> str:
     """Charge as panels print it: up to 5 decimals, trailing zeros dropped down to 2 ("0.14", "0.27819")."""
     s = format(d.quantize(CENT5, ROUND_HALF_UP), "f")
     while s.endswith("0") and len(s.split(".")[1]) > 2:
@@ -178,7 +178,7 @@ def _money(d: Decimal) -> str:
     return s
 
 
-def _int(value: str | None) -> int | None:
+def int_or_none(value: str | None) -> int | None:
     if value is None:
         return None
     try:
@@ -187,11 +187,11 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _lines(value: str | None) -> list[str]:
+def split_lines(value: str | None) -> list[str]:
     return [ln.strip() for ln in (value or "").splitlines() if ln.strip()]
 
 
-def _id_list(value: str) -> list[str]:
+def id_list(value: str) -> list[str]:
     seen: dict[str, None] = {}
     for part in value.split(","):
         if part.strip():

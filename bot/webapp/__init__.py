@@ -8,7 +8,7 @@
     api_order.py     /api/quote, /api/draft, /api/confirm (ordering.place_order: exactly once)
     api_orders.py    /api/orders, /api/orders/<id>/<refresh|refill|cancel>, /api/spend.svg
     pages.py         the page, its static files and the security headers
-The domain work is bot/order_form.py, bot/ordering.py and bot/order_actions.py; nothing here imports
+The domain work is bot/order_form.py, bot/ordering.py and bot/order_requests.py; nothing here imports
 handlers/.
 """
 

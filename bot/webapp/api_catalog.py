@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.accounts import KeyDecryptError
 from bot.catalog import Catalog
 from bot.formatting import format_money, plain_description
+from bot.keyvault import KeyDecryptError
 from bot.order_form import form_fields
 from bot.panel import InvalidKey, PanelError, Service
 from bot.webapp.catalog_data import CatalogDocuments, search_rows

@@ -1,5 +1,5 @@
 """The Mini App's orders dashboard: the list with progress, refresh / refill / cancel through the chat's own
-domain functions (bot/order_actions.py), and the spend chart of the last 30 days."""
+domain functions (bot/order_requests.py), and the spend chart of the last 30 days."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import order_actions
+from bot import order_requests
 from bot.formatting import delivered, format_money, progress_percent
 from bot.i18n import Translator, lazy, status_name
 from bot.panel import normalize_status
@@ -34,7 +34,7 @@ ACTIONS = ("refresh", "refill", "cancel")
 
 def order_json(_: Translator, order: Order) -> dict[str, Any]:
     placed = order.placement == Placement.placed
-    final = normalize_status(order.status or "") in order_actions.REFILLABLE
+    final = normalize_status(order.status or "") in order_requests.REFILLABLE
     amount = order.charge if order.charge is not None else order.price
     return {
         "id": order.id,
@@ -54,7 +54,7 @@ def order_json(_: Translator, order: Order) -> dict[str, Any]:
         "percent": progress_percent(order.quantity, order.remains) if placed else None,
         "created_at": order.created_at.isoformat(timespec="minutes") if order.created_at else None,
         "can_refill": placed and order.refill_allowed and final,
-        "can_cancel": placed and order_actions.may_cancel(order) is None,
+        "can_cancel": placed and order_requests.may_cancel(order) is None,
     }
 
 
@@ -100,20 +100,20 @@ class OrdersApi:
         order_id = int(request.match_info["order_id"])
         deps = self.requests.deps
         if action == "refresh":
-            result = await order_actions.refresh(deps.sessions, deps.panels, order_id, caller.chat_id)
+            result = await order_requests.refresh(deps.sessions, deps.panels, order_id, caller.chat_id)
         elif action == "refill":
-            result = await order_actions.request_refill(
+            result = await order_requests.request_refill(
                 deps.sessions, deps.panels, order_id, caller.chat_id, caller.user.id
             )
         else:
-            result = await order_actions.cancel(deps.sessions, deps.panels, order_id, caller.chat_id)
+            result = await order_requests.cancel(deps.sessions, deps.panels, order_id, caller.chat_id)
         return json_response(
             {
                 "kind": result.kind,
                 "message": action_notice(caller._, result, action),
                 "order": order_json(caller._, result.order) if result.order else None,
             },
-            200 if result.kind != order_actions.Kind.not_found else 404,
+            200 if result.kind != order_requests.Kind.not_found else 404,
         )
 
     async def spend(self, request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ translations; what is new here is translated in bot/locales/tr/LC_MESSAGES/messa
 from __future__ import annotations
 
 from bot.i18n import Translator, lazy, status_name
-from bot.order_actions import Kind, Result
+from bot.order_requests import Kind, Result
 
 PAGE = {
     "catalog": lazy("Catalog"),

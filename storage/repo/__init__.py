@@ -1,21 +1,43 @@
-"""Repository modules: `from storage.repo import orders; await orders.create_draft(session, ...)`.
+"""Repository modules: `from storage.repo import (
+    accounts,
+    batches,
+    chats,
+    conversations,
+    favorites,
+    orders,
+    outbox,
+    polls,
+    refills,
+    spend,
+)
 
 Every function takes an `AsyncSession` first and flushes but never commits, so that a caller can put several
 changes (a status change and its outbox message) in one transaction. The one exception is
 `orders.claim_draft_for_sending`, which must commit to guarantee exactly-once placement.
 """
 
-from storage.repo import accounts, batches, chats, favorites, orders, outbox, polls, refills, spend, state
+from storage.repo import (
+    accounts,
+    batches,
+    chats,
+    conversations,
+    favorites,
+    orders,
+    outbox,
+    polls,
+    refills,
+    spend,
+)
 
 __all__ = [
     "accounts",
     "batches",
     "chats",
+    "conversations",
     "favorites",
     "orders",
     "outbox",
     "polls",
     "refills",
     "spend",
-    "state",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Account, Chat, Favorite, Order, Outbox, Refill
+from storage.models import Account, Chat, Conversation, Favorite, Order, Outbox, Refill
 from storage.repo._util import dialect_insert
 from storage.types import utcnow
 
@@ -22,6 +22,8 @@ UPDATABLE_FIELDS = frozenset(
         "members_may_order",
         "notifications_enabled",
         "active",
+        "last_account_id",
+        "threshold_prompt_id",
     }
 )
 
@@ -91,8 +93,9 @@ async def count_chats(session: AsyncSession, active_only: bool = False) -> int:
 
 async def migrate_chat_id(session: AsyncSession, old_id: int, new_id: int) -> Chat | None:
     """A group became a supergroup: move the chat's settings, accounts, orders, refills and pending messages
-    to the new id. An account already linked in the new chat with the same key absorbs the old one's orders.
-    The old row is deleted. Returns the new chat (None when the old one is unknown)."""
+    to the new id (conversations in progress end). An account already linked in the new chat with the same
+    key absorbs the old one's orders. The old row is deleted. Returns the new chat (None when the old one is
+    unknown)."""
     old = await session.get(Chat, old_id)
     if old is None:
         return await session.get(Chat, new_id)
@@ -123,6 +126,8 @@ async def migrate_chat_id(session: AsyncSession, old_id: int, new_id: int) -> Ch
     await session.flush()
     for model in (Order, Refill, Outbox, Favorite):
         await session.execute(update(model).where(model.chat_id == old_id).values(chat_id=new_id))
+    # wizards in progress point at the old group's messages: they end (people start again in the new one)
+    await session.execute(delete(Conversation).where(Conversation.chat_id == old_id))
     await session.delete(old)
     await session.flush()
     return new

@@ -134,15 +134,17 @@ class BotEnv:
         assert self.app is not None
         return self.app.bot_data["deps"]
 
-    async def start(self) -> None:
-        self.app = build_application(self.settings, rate_limiter=False, persistence_interval=0.05)
+    async def start(self, *, polling: bool = True) -> None:
+        """`polling=False`: the test hands updates to `app.update_queue` itself (as a webhook would)."""
+        self.app = build_application(self.settings, rate_limiter=False)
         # The same steps, in the same order, as Application.run_polling takes them.
         await self.app.initialize()
         if self.app.post_init:
             await self.app.post_init(self.app)
         await self.app.start()
         assert self.app.updater is not None
-        await self.app.updater.start_polling(poll_interval=0, timeout=1)
+        if polling:
+            await self.app.updater.start_polling(poll_interval=0, timeout=1)
 
     async def stop(self) -> None:
         if self.app is None:
@@ -221,6 +223,33 @@ class BotEnv:
             await session.commit()
             assert account.id is not None
             return account.id
+
+    async def expire_conversations(self) -> int:
+        """Move every stored conversation's deadline into the past (as if 30 minutes went by); how many."""
+        from datetime import timedelta
+
+        from sqlalchemy import update
+
+        from storage.models import Conversation
+        from storage.types import utcnow
+
+        async with self.deps.sessions() as session:
+            result = await session.execute(
+                update(Conversation)
+                .where(Conversation.flow.is_not(None))  # type: ignore[union-attr]
+                .values(deadline=utcnow() - timedelta(seconds=1))
+            )
+            await session.commit()
+        return int(getattr(result, "rowcount", 0))
+
+    async def conversation(self, chat_id: int, user_id: int) -> tuple[str | None, str | None]:
+        """(flow, step) stored for that person in that chat."""
+        from storage import repo
+
+        async with self.deps.sessions() as session:
+            rows = await repo.conversations.chat_conversations(session, chat_id)
+        row = next((r for r in rows if r.user_id == user_id), None)
+        return (row.flow, row.step) if row else (None, None)
 
     async def connected(self, user_id: int = 101, *, language: str = "en", key: str = KEY) -> Person:
         """A person whose private chat has the simulator's key linked."""

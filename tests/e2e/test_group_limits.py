@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot import order_actions as actions
-from bot.order_actions import Kind
+from bot import order_requests as actions
+from bot.order_requests import Kind
 from bot.panel import PanelClient
 from tests.e2e.conftest import KEY, BotEnv
 from tests.e2e.test_orders import (

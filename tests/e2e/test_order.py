@@ -239,10 +239,14 @@ async def test_group_prompts_force_a_reply_and_members_are_checked(env: BotEnv) 
     assert "Order placed" in boss.text and env.panel.count("add") == 1
 
 
-async def test_conversation_timeout_ends_politely(env: BotEnv) -> None:
-    assert env.app is not None
-    conversation = next(h for h in env.app.handlers[0] if getattr(h, "name", None) == "order")
-    conversation._conversation_timeout = 0.5  # type: ignore[attr-defined]
+async def test_conversation_deadline_ends_politely(env: BotEnv) -> None:
     alice = await env.connected(101)
     await alice.say("/order 1")
-    await wait_for_text(alice, "This order expired; start again with /order", timeout=5)
+    assert await env.conversation(101, 101) == ("order", "1")
+    assert await env.expire_conversations() == 1  # 30 minutes later, maybe after a restart
+    await alice.say("https://instagram.com/p/late")  # the link the wizard asked for, too late
+    texts = [m["text"] for m in env.tg.bot_messages(101)[-2:]]
+    assert "The /order step expired" in texts[0]
+    assert "not sure what you mean" in texts[1]
+    assert await env.conversation(101, 101) == (None, None)
+    assert env.panel.count("add") == 0

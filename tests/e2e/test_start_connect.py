@@ -246,18 +246,15 @@ async def test_group_connect_goes_through_the_private_chat(env: BotEnv) -> None:
 
 
 async def test_connect_times_out_politely(env: BotEnv) -> None:
-    from telegram.ext import ConversationHandler
-
-    assert env.app is not None
-    (conversation,) = [
-        h for h in env.app.handlers[0] if isinstance(h, ConversationHandler) and h.name == "connect"
-    ]
-    conversation._conversation_timeout = 0.3  # 30 minutes in production
     alice = env.person(101)
     await alice.say("/connect")
-    await env.tg.wait_for(lambda: "timed out" in alice.text, timeout=5)
-    await alice.say(KEY)  # no longer waiting for a key
-    assert "not sure what you mean" in alice.text
+    assert await env.expire_conversations() == 1  # 30 minutes later
+    key = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    await alice.say(key)  # no longer waiting for a key: still deleted, as any key pasted outside /connect
+    texts = [m["text"] for m in env.tg.bot_messages(101)[-2:]]
+    assert "The /connect step expired" in texts[0]
+    assert "looked like an API key" in texts[1]
+    assert not any(key in m.get("text", "") for m in env.tg.messages.get(101, {}).values())  # deleted
     assert env.panel.count("balance") == 0
 
 
@@ -292,3 +289,33 @@ async def test_a_key_pasted_outside_connect_is_deleted(env: BotEnv) -> None:
     assert all(pasted not in str(p.get("text", "")) for _, p in env.tg.requests)
     await alice.say("hello there")  # ordinary text still gets the guidance
     assert "not sure what you mean" in alice.text
+
+
+async def test_connect_with_the_key_after_the_command(env: BotEnv) -> None:
+    """`/connect <key>` in a private chat: the message is deleted before anything else, then the key is
+    linked to the default panel."""
+    env.person(101)
+    mark = env.tg.mark()
+    sent = env.tg.send_text(101, 101, f"/connect {KEY}")
+    await env.quiet(mark)
+    method, params = next(r for r in env.tg.requests[mark:] if r[0] != "getMe")
+    assert sent is not None and method == "deleteMessage" and params["message_id"] == sent["message_id"]
+    assert "Panel linked" in env.person(101).recent_text()
+    assert [a.panel_url for a in await accounts(env, 101)] == [env.panel.url]
+    assert_key_never_sent(env)
+
+
+async def test_connect_with_the_key_in_a_group_deletes_it_first(env: BotEnv) -> None:
+    env.person(201, first_name="Ada")
+    env.tg.add_group(GROUP, "Team", admins=[201])
+    mark = env.tg.mark()
+    sent = env.tg.send_text(GROUP, 201, f"/connect {KEY}")
+    await env.quiet(mark)
+    method, params = next(r for r in env.tg.requests[mark:] if r[0] != "getMe")
+    assert sent is not None and method == "deleteMessage" and params["message_id"] == sent["message_id"]
+    last = env.tg.last_bot_message(GROUP)
+    assert "never sent in a group" in last["text"]
+    assert [label for label, _ in env.tg.buttons(last)] == ["🔐 Link in private chat"]
+    assert await accounts(env, GROUP) == []
+    assert env.panel.count("balance") == 0
+    assert_key_never_sent(env)

@@ -10,7 +10,7 @@ from pathlib import Path
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from bot.sandbox.botapi import BotApiEmulator
-from bot.sandbox.chat import _Screen, run_demo
+from bot.sandbox.chat import Screen, run_demo
 from bot.sandbox.panel import PanelSimulator
 
 KEY = PanelSimulator.DEFAULT_KEY
@@ -107,10 +107,10 @@ def test_styles_and_wrapping_on_a_terminal_only() -> None:
     text = "Order 😀 #12\nprice 1.50"
     # Offsets in UTF-16 units: the emoji counts twice, so "#12" starts at 9.
     entities = [{"type": "bold", "offset": 9, "length": 3}, {"type": "code", "offset": 19, "length": 4}]
-    plain = _Screen(io.StringIO(), echo=True)
+    plain = Screen(io.StringIO(), echo=True)
     assert plain.styled(text, entities) == ["Order 😀 #12", "price 1.50"]
     os.environ.pop("NO_COLOR", None)
-    terminal = _Screen(Terminal(), echo=False)
+    terminal = Screen(Terminal(), echo=False)
     assert terminal.styled(text, entities) == ["Order 😀 \033[1m#12\033[0m", "price \033[36m1.50\033[0m"]
     # Long lines are wrapped at a space so that the bar in front of each line continues.
     plain.width = 10
@@ -119,7 +119,7 @@ def test_styles_and_wrapping_on_a_terminal_only() -> None:
 
 def test_the_prompt_moves_below_what_the_bot_says_on_a_terminal() -> None:
     out = Terminal()
-    screen = _Screen(out, echo=False)
+    screen = Screen(out, echo=False)
     screen.prompt()
     screen.write("┌ a notification")
     assert out.getvalue().endswith("\r\033[K┌ a notification\n\033[1;32m› \033[0m")

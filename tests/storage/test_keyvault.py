@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.accounts import KeyDecryptError, KeyVault, SecretKeyError
+from bot.keyvault import KeyDecryptError, KeyVault, SecretKeyError
 from storage.db import create_engine, make_session_factory, migrate
 from storage.repo import accounts, chats
 

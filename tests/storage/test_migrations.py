@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401
 from storage.db import alembic_config, create_engine, current_revision, migrate
 
-TABLES = {"chat", "account", "favorite", "orders", "refill", "outbox", "ptb_state", "alembic_version"}
+TABLES = {"chat", "account", "favorite", "orders", "refill", "outbox", "conversation", "alembic_version"}
 
 
 def _diff(connection: Connection) -> list:

@@ -1,14 +1,13 @@
-"""Outbox (idempotent enqueue, due order, retries) and python-telegram-bot state rows."""
+"""Outbox (idempotent enqueue, due order, retries) and conversation rows."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.repo import outbox, state
+from storage.repo import conversations, outbox
 from storage.types import utcnow
 
 BUTTONS = [[{"text": "Refresh", "callback_data": "o:r:1"}], [{"text": "Panel", "url": "https://p.example"}]]
@@ -82,17 +81,26 @@ def test_buttons_json_keeps_known_keys() -> None:
     ]
 
 
-async def test_state_key_value(session: AsyncSession) -> None:
-    assert await state.load_state(session, "user_data") == {}
-    await state.save_state(session, "user_data", "7", {"lang": "en", "n": [1, 2]})
-    await state.save_state(session, "user_data", "8", {})
-    await state.save_state(session, "conversations", "order:[1, 7]", {"state": 3})
-    await state.save_state(session, "user_data", "7", {"lang": "ru"})  # replaces
+async def test_conversation_rows(session: AsyncSession) -> None:
+    assert await conversations.chat_conversations(session, -5) == []
+    deadline = utcnow() + timedelta(minutes=30)
+    await conversations.save_conversation(
+        session, -5, 7, flow="order", step="2", data={"a": [1, "x"]}, deadline=deadline
+    )
+    await conversations.save_conversation(session, -5, 8, flow=None, step=None, data={}, deadline=None)
+    await conversations.save_conversation(
+        session, -5, 7, flow="mass", step="0", data={"b": 1}, deadline=deadline
+    )  # replaces
     await session.commit()
-    assert await state.load_state(session, "user_data") == {"7": {"lang": "ru"}, "8": {}}
-    assert await state.load_state(session, "conversations") == {"order:[1, 7]": {"state": 3}}
-    await state.delete_state(session, "user_data", "8")
-    await state.delete_state(session, "user_data", "missing")
-    assert await state.load_state(session, "user_data") == {"7": {"lang": "ru"}}
-    with pytest.raises(ValueError, match="kind"):
-        await state.load_state(session, "nonsense")
+    rows = {r.user_id: r for r in await conversations.chat_conversations(session, -5)}
+    assert set(rows) == {7, 8}
+    assert (rows[7].flow, rows[7].step, rows[7].data) == ("mass", "0", {"b": 1})
+    assert rows[7].deadline is not None and abs((rows[7].deadline - deadline).total_seconds()) < 1
+    await conversations.delete_conversation(session, -5, 7)
+    await conversations.delete_conversation(session, -5, 99)
+    assert [r.user_id for r in await conversations.chat_conversations(session, -5)] == [8]
+    later = utcnow() + timedelta(seconds=1)
+    await conversations.save_conversation(session, -5, 9, flow="order", step="1", data={}, deadline=later)
+    assert await conversations.purge_conversations(session, later) == 1  # 8: no flow; 9: not yet due
+    await conversations.save_conversation(session, -5, 9, flow="order", step="1", data={}, deadline=utcnow())
+    assert await conversations.purge_conversations(session, later + timedelta(seconds=1)) == 1

@@ -1,0 +1,225 @@
+"""The conversation runtime: each update's conversation row, read before the handlers run, written after.
+
+The key is aiogram's FSM key, (chat id, user id): in a private chat user == chat, in a group one state per
+person. The row holds the active flow (named after its command: "order", "connect" ...), its step, its data
+(JSON only) and its deadline. Everything a conversation needs is in the row, so any instance can take the
+next update of any chat, and a restart loses nothing. handlers/flow.py routes updates with it.
+
+`ConversationStore.hold(update)` wraps the handling of one update (bot/update_processor.py calls it):
+- on PostgreSQL it takes a session-level advisory lock on the chat id on a connection of its own, so two
+  instances never handle one chat's updates at once. Session-level, not `pg_advisory_xact_lock`: handlers
+  commit in their own sessions (ordering.place_order must commit `sending` before it calls the panel), and an
+  xact lock would go with the first commit on its transaction;
+- it loads the chat's row (created on the first update) and every conversation row of the chat in one
+  transaction, and checks the deadline: a flow past it is ended and `expired` names it;
+- it writes the person's row at the end only if it changed, in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from telegram import Update
+
+from storage import repo
+from storage.models import Account, Chat, Conversation
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+FLOW_TIMEOUT = timedelta(minutes=30)
+NOTES = "notes"  # the part of `data` that outlives a flow (e.g. the catalog's search texts)
+
+
+@dataclass(eq=False)
+class ConversationState:
+    """One person's conversation in one chat, as this update sees it. Handlers change it in place."""
+
+    chat_id: int
+    user_id: int
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    deadline: datetime | None = None
+    chat: Chat | None = None  # the chat's row, loaded once for the update
+    others: list[Conversation] = field(default_factory=list)  # other people's rows in this chat (groups)
+    expired: str | None = None  # the flow that was past its deadline when this update came
+    stored: str | None = None  # the row as loaded (see snapshot), written back only if it changed
+    # chat id -> its accounts, listed once per update (handlers/common.py Turn.accounts); not stored
+    accounts: dict[int, list[Account]] = field(default_factory=dict)
+
+    def enter(self, flow: str, step: str, timeout: timedelta = FLOW_TIMEOUT) -> None:
+        """Make `flow` the active one at `step`, with a fresh deadline (the data is the caller's: entering
+        from another flow calls end() first, see handlers/flow.py)."""
+        self.flow, self.step, self.deadline = flow, step, utcnow() + timeout
+
+    def end(self) -> None:
+        """No flow active any more (the notes stay)."""
+        self.flow = self.step = self.deadline = None
+        self.data = {k: v for k, v in self.data.items() if k == NOTES}
+
+    @property
+    def notes(self) -> dict[str, Any]:
+        return self.data.setdefault(NOTES, {})
+
+    def kept_data(self) -> dict[str, Any]:
+        """The data worth storing: empty parts (a flow_data() that was only read) are left out."""
+        return {k: v for k, v in self.data.items() if v not in ({}, [], None)}
+
+    def snapshot(self) -> str:
+        deadline = self.deadline.isoformat() if self.deadline else None
+        return json.dumps([self.flow, self.step, self.kept_data(), deadline], sort_keys=True, default=str)
+
+    def owner_of(self, message_id: int) -> int | None:
+        """Who, among the people with a flow in this chat, was sent this message as a step (see
+        handlers/flow.py remember_message); None when nobody's flow claims it."""
+        if message_id in self.data.get("msgs", ()):
+            return self.user_id
+        for row in self.others:
+            if row.flow is not None and message_id in (row.data or {}).get("msgs", ()):
+                return row.user_id
+        return None
+
+
+_current: ContextVar[ConversationState | None] = ContextVar("conversation", default=None)
+
+
+def current() -> ConversationState | None:
+    """The conversation of the update being handled (None outside the update processor, and for updates
+    without a chat such as inline queries)."""
+    return _current.get()
+
+
+def chat_lock_key(chat_id: int) -> int:
+    """The chat's advisory lock key: a 64-bit hash, not the id itself, so that no chat id can ever meet
+    another user of advisory locks (bot/leader.py's key is a small number, and so are some user ids)."""
+    digest = hashlib.blake2b(f"smmbot-chat:{chat_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def state_key(update: object) -> tuple[int, int] | None:
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return None
+    user = update.effective_user
+    return update.effective_chat.id, (user.id if user else 0)
+
+
+class ConversationStore:
+    def __init__(
+        self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], *, max_concurrent: int = 32
+    ) -> None:
+        self.sessions = sessions
+        self.locks_across_instances = engine.dialect.name == "postgresql"
+        # PostgreSQL: the lock connections come from a pool of their own, one per concurrent update, so an
+        # update holding its chat's lock can never starve its handlers of a connection from the main pool
+        self.lock_engine = (
+            create_async_engine(engine.url, pool_size=max_concurrent, max_overflow=0, pool_pre_ping=True)
+            if self.locks_across_instances
+            else None
+        )
+
+    async def close(self) -> None:
+        if self.lock_engine is not None:
+            await self.lock_engine.dispose()
+
+    @asynccontextmanager
+    async def hold(self, update: object) -> AsyncIterator[ConversationState | None]:
+        """Lock the chat (PostgreSQL), load, expose through `current()`, write back if changed."""
+        key = state_key(update)
+        if key is None:
+            yield None
+            return
+        assert isinstance(update, Update)
+        if not self.locks_across_instances:
+            async with self.sessions() as session:
+                async with self._exposed(session, update, *key) as state:
+                    yield state
+            return
+        assert self.lock_engine is not None
+        async with self.lock_engine.connect() as connection:
+            lock = chat_lock_key(key[0])
+            await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
+            await connection.commit()
+            try:
+                async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+                    async with self._exposed(session, update, *key) as state:
+                        yield state
+            finally:
+                try:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
+                    await connection.commit()
+                except Exception:  # the lock dies with the connection: do not give it back to the pool
+                    log.warning("could not release the lock of chat %s", key[0], exc_info=True)
+                    await connection.invalidate()
+
+    @asynccontextmanager
+    async def _exposed(
+        self, session: AsyncSession, update: Update, chat_id: int, user_id: int
+    ) -> AsyncIterator[ConversationState]:
+        state = await self._load(session, update, chat_id, user_id)
+        token = _current.set(state)
+        try:
+            yield state
+        finally:
+            _current.reset(token)
+        if state.snapshot() != state.stored:
+            await self._save(session, state)
+
+    @staticmethod
+    async def _load(session: AsyncSession, update: Update, chat_id: int, user_id: int) -> ConversationState:
+        tg_chat = update.effective_chat
+        assert tg_chat is not None
+        message = update.effective_message
+        chat, rows = await repo.conversations.chat_with_conversations(session, chat_id)  # one query
+        if update.my_chat_member is None and not (
+            message is not None and (message.migrate_from_chat_id or message.migrate_to_chat_id)
+        ):  # not for the bot being removed (the chat must not become active) nor a migration (moves rows)
+            # the chat is in the session already: no query unless it is new or its title changed
+            chat = await repo.chats.get_or_create_chat(
+                session, chat_id, kind=tg_chat.type, title=tg_chat.title
+            )
+        await session.commit()  # writes only for a new chat or a changed title; ends the read either way
+        state = ConversationState(chat_id, user_id, chat=chat)
+        state.stored = state.snapshot()  # no row yet is the same as an empty one: nothing to write
+        for row in rows:
+            if row.user_id != user_id:
+                state.others.append(row)
+                continue
+            state.flow, state.step, state.data, state.deadline = (
+                row.flow,
+                row.step,
+                dict(row.data),
+                row.deadline,
+            )
+            state.stored = state.snapshot()
+        if state.flow is not None and state.deadline is not None and state.deadline <= utcnow():
+            state.expired = state.flow
+            state.end()
+        return state
+
+    @staticmethod
+    async def _save(session: AsyncSession, state: ConversationState) -> None:
+        data = state.kept_data()
+        if state.flow is None and not data:
+            await repo.conversations.delete_conversation(session, state.chat_id, state.user_id)
+        else:
+            await repo.conversations.save_conversation(
+                session,
+                state.chat_id,
+                state.user_id,
+                flow=state.flow,
+                step=state.step,
+                data=data,
+                deadline=state.deadline,
+            )
+        await session.commit()
