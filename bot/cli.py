@@ -21,6 +21,7 @@ def _setup_logging(verbose: bool = False) -> None:
     # httpx logs every request URL, and a Bot API URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin at each start
 
 
 def _fail(message: str) -> None:

@@ -360,11 +360,6 @@ async def test_replicas_behind_caddy_share_the_updates_and_survive_a_rolling_res
         assert not c.tg.stats["webhook_errors"], c.output()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="before issue 9's runtime (branch i9-runtime) a conversation's state lives in the process that "
-    "started it; once it is in the database this passes: then remove this mark",
-)
 async def test_a_conversation_goes_on_when_its_next_update_lands_on_the_other_replica(
     tmp_path: Path, pg_server: PostgresServer
 ) -> None:
@@ -380,7 +375,7 @@ async def test_a_conversation_goes_on_when_its_next_update_lands_on_the_other_re
         mark = c.tg.mark()
         c.tg.send_text(user_id, user_id, KEY)
         await c.tg.wait_for(
-            lambda: "Panel linked" in c.tg.last_bot_message(user_id).get("text", ""),
+            lambda: any("Panel linked" in m.get("text", "") for m in c.tg.bot_messages(user_id)[-2:]),
             timeout=15,
             what="the key taken by the other replica, in the /connect conversation",
         )
