@@ -19,7 +19,7 @@ from bot.panel import Service
 from storage import repo
 from storage.models import Account, Order
 
-# Field labels: the same English msgids as the chat's summary, so they share its translations.
+# Field labels, for the chat's order summary (handlers/order_steps.py) and the Mini App's form alike.
 LABELS = {
     "link": lazy("Link"),
     "media": lazy("Media"),

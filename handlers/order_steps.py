@@ -16,6 +16,7 @@ from typing import Any
 from bot import ordering
 from bot.formatting import NAME_IN_CARD, name_in, shorten
 from bot.i18n import Translator, lazy
+from bot.order_form import LABELS  # one set of field labels for the chat and the Mini App
 from bot.panel import (
     Balance,
     DuplicateActiveOrder,
@@ -59,28 +60,6 @@ PROMPTS = {
     ),
     "interval": lazy("Send the interval between runs, in minutes."),
     "country": lazy("Send the target country (e.g. US), or skip."),
-}
-LABELS = {
-    "link": lazy("Link"),
-    "media": lazy("Media"),
-    "username": lazy("Username"),
-    "quantity": lazy("Quantity"),
-    "comments": lazy("Comments"),
-    "usernames": lazy("Usernames"),
-    "hashtags": lazy("Hashtags"),
-    "keywords": lazy("Keywords"),
-    "groups": lazy("Groups"),
-    "hashtag": lazy("Hashtag"),
-    "answer_number": lazy("Answer number"),
-    "min": lazy("Min per post"),
-    "max": lazy("Max per post"),
-    "delay": lazy("Delay (minutes)"),
-    "posts": lazy("Posts"),
-    "old_posts": lazy("Old posts"),
-    "expiry": lazy("Ends"),
-    "runs": lazy("Runs"),
-    "interval": lazy("Interval (minutes)"),
-    "country": lazy("Country"),
 }
 PREVIEW_LINES = 5
 PREVIEW_CHARS = 300
