@@ -27,7 +27,11 @@ update is put into the emulator to the moment the emulator receives the bot's an
 emulator's clock; the long-poll pickup is included). The emulator does not enforce the flood limits during
 that stream: 30 answers/s sit exactly at its 30-per-second window, so one early tick would turn into a
 429 and a one-second retry; the stream measures the bot (its own rate limiter still runs), the burst
-measures the pacing. `idle_cpu_ms_per_s`: the bot's CPU while nothing happens (long poll, timers),
+measures the pacing. At `--rate 30` the bot's own limiter (never more than 30 sends in a second) sits at
+its limit too: an answer can only go a second after the answer 30 before it, so a late answer makes every
+30th one after it late as well and the stream's latencies ratchet up (with AIORateLimiter's default
+bucket they do not, because it allows the bursts that cause the 429s). `--rate 25` measures the bot
+below the limit. `idle_cpu_ms_per_s`: the bot's CPU while nothing happens (long poll, timers),
 measured before the burst. `sql_statements_per_update` and
 `sql_commits_per_update` count what every SQLAlchemy engine of the bot's process ran over the burst (engine
 events; the `#` lines after the figures list the statements), background jobs included.
