@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram import LinkPreviewOptions, Update
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 import handlers
 from bot import web, webapp
@@ -20,6 +20,7 @@ from bot.i18n import translator
 from bot.jobs import schedule, sweep_stale_sending
 from bot.metrics import Metrics
 from bot.panel import close_shared_session
+from bot.send_rate import SendRateLimiter
 from bot.update_processor import PerChatUpdateProcessor
 from storage.db import migrate
 
@@ -115,7 +116,7 @@ def build_application(
         .get_updates_read_timeout(40)
     )
     if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder = builder.rate_limiter(SendRateLimiter(max_retries=3))  # see bot/send_rate.py
     application = builder.build()
     application.bot_data["deps"] = deps
     application.bot_data["metrics"] = metrics

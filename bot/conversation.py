@@ -10,9 +10,11 @@ next update of any chat, and a restart loses nothing. handlers/flow.py routes up
   instances never handle one chat's updates at once. Session-level, not `pg_advisory_xact_lock`: handlers
   commit in their own sessions (ordering.place_order must commit `sending` before it calls the panel), and an
   xact lock would go with the first commit on its transaction;
-- it loads the chat's row (created on the first update) and every conversation row of the chat in one
-  transaction, and checks the deadline: a flow past it is ended and `expired` names it;
-- it writes the person's row at the end only if it changed, in one transaction.
+- it loads the chat's row and every conversation row of the chat in one query (a new chat's row is then
+  inserted and read back in one more), and checks the deadline: a flow past it is ended and `expired`
+  names it;
+- it writes the person's row at the end only if it changed, in one statement (on PostgreSQL the lock's
+  connection is in autocommit mode: each of these statements is its own transaction).
 """
 
 from __future__ import annotations
@@ -121,9 +123,17 @@ class ConversationStore:
         self.sessions = sessions
         self.locks_across_instances = engine.dialect.name == "postgresql"
         # PostgreSQL: the lock connections come from a pool of their own, one per concurrent update, so an
-        # update holding its chat's lock can never starve its handlers of a connection from the main pool
+        # update holding its chat's lock can never starve its handlers of a connection from the main pool.
+        # Autocommit: every statement on them (lock, load, save, unlock) stands alone, so no BEGIN and
+        # COMMIT round trips around each; the session lock is not tied to a transaction anyway.
         self.lock_engine = (
-            create_async_engine(engine.url, pool_size=max_concurrent, max_overflow=0, pool_pre_ping=True)
+            create_async_engine(
+                engine.url,
+                pool_size=max_concurrent,
+                max_overflow=0,
+                pool_pre_ping=True,
+                isolation_level="AUTOCOMMIT",
+            )
             if self.locks_across_instances
             else None
         )
@@ -181,15 +191,22 @@ class ConversationStore:
         assert tg_chat is not None
         message = update.effective_message
         chat, rows = await repo.conversations.chat_with_conversations(session, chat_id)  # one query
+        created = False
         if update.my_chat_member is None and not (
             message is not None and (message.migrate_from_chat_id or message.migrate_to_chat_id)
         ):  # not for the bot being removed (the chat must not become active) nor a migration (moves rows)
-            # the chat is in the session already: no query unless it is new or its title changed
+            if chat is None:  # a new chat: inserted and read back in one statement
+                chat = await repo.chats.insert_chat(session, chat_id, tg_chat.type, tg_chat.title)
+                created = chat is not None
+            # the chat is in the session already: no query unless another update inserted it meanwhile
+            # or its title changed
             chat = await repo.chats.get_or_create_chat(
                 session, chat_id, kind=tg_chat.type, title=tg_chat.title
             )
         await session.commit()  # writes only for a new chat or a changed title; ends the read either way
         state = ConversationState(chat_id, user_id, chat=chat)
+        if created:  # no account can name a chat whose row this update created (foreign key): none to list
+            state.accounts[chat_id] = []
         state.stored = state.snapshot()  # no row yet is the same as an empty one: nothing to write
         for row in rows:
             if row.user_id != user_id:

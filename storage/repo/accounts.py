@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import bindparam, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Account, Chat, Favorite, Order
@@ -65,14 +65,17 @@ async def add_account(
     return same
 
 
+# Built once: most updates list the chat's accounts (see conversations.py _CHAT_WITH_CONVERSATIONS)
+_LIST_ACCOUNTS = (
+    select(Account)
+    .where(Account.chat_id == bindparam("chat_id"), Account.removed_at.is_(None))
+    .order_by(Account.is_default.desc(), Account.id)
+)
+
+
 async def list_accounts(session: AsyncSession, chat_id: int) -> list[Account]:
     """The chat's linked accounts, the default first."""
-    stmt = (
-        select(Account)
-        .where(Account.chat_id == chat_id, Account.removed_at.is_(None))
-        .order_by(Account.is_default.desc(), Account.id)
-    )
-    return list((await session.scalars(stmt)).all())
+    return list((await session.scalars(_LIST_ACCOUNTS, {"chat_id": chat_id})).all())
 
 
 async def get_account(session: AsyncSession, account_id: int, chat_id: int | None = None) -> Account | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Account, Chat, Conversation, Favorite, Order, Outbox, Refill
@@ -40,12 +40,7 @@ async def get_or_create_chat(
     nothing changed (on SQLite any write takes the database's write lock until the commit)."""
     chat = await session.get(Chat, chat_id)
     if chat is None:
-        now = utcnow()
-        stmt = dialect_insert(session, Chat).values(
-            id=chat_id, kind=kind, title=title, active=True, created_at=now, updated_at=now
-        )
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-        chat = await session.get(Chat, chat_id)
+        chat = await insert_chat(session, chat_id, kind, title) or await session.get(Chat, chat_id)
         assert chat is not None
     if chat.kind != kind or (title is not None and chat.title != title) or not chat.active:
         chat.kind = kind
@@ -53,6 +48,32 @@ async def get_or_create_chat(
         chat.active = True
         await session.flush()
     return chat
+
+
+_INSERT_CHAT: dict[str, Any] = {}  # dialect name -> the statement
+
+
+async def insert_chat(session: AsyncSession, chat_id: int, kind: str, title: str | None) -> Chat | None:
+    """A new chat's row, inserted and read back in one statement; None when the row exists already (another
+    update or instance inserted it first)."""
+    name = session.get_bind().dialect.name
+    stmt = _INSERT_CHAT.get(name)
+    if stmt is None:  # built once per backend (every new chat runs it); see conversations.py
+        stmt = _INSERT_CHAT[name] = (
+            dialect_insert(session, Chat)
+            .values(
+                id=bindparam("id"),
+                kind=bindparam("kind"),
+                title=bindparam("title"),
+                active=True,
+                created_at=bindparam("now"),
+                updated_at=bindparam("now"),
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Chat)
+        )
+    params = {"id": chat_id, "kind": kind, "title": title, "now": utcnow()}
+    return (await session.scalars(stmt, params)).first()
 
 
 async def update_chat(session: AsyncSession, chat_id: int, **fields: Any) -> Chat | None:

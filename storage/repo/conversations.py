@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, Conversation
@@ -20,15 +20,20 @@ async def chat_conversations(session: AsyncSession, chat_id: int) -> list[Conver
     return list(rows.scalars())
 
 
+# Built once (it runs for every update): a statement object keeps its cache key, so neither building it nor
+# SQLAlchemy's compiled-statement cache lookup key is redone per call.
+_CHAT_WITH_CONVERSATIONS = (
+    select(Chat, Conversation)
+    .outerjoin(Conversation, Conversation.chat_id == Chat.id)  # type: ignore[arg-type]
+    .where(Chat.id == bindparam("chat_id"))
+)
+
+
 async def chat_with_conversations(
     session: AsyncSession, chat_id: int
 ) -> tuple[Chat | None, list[Conversation]]:
     """The chat's row and every conversation row of the chat, in one query (None: no such chat yet)."""
-    rows = await session.execute(
-        select(Chat, Conversation)
-        .outerjoin(Conversation, Conversation.chat_id == Chat.id)  # type: ignore[arg-type]
-        .where(Chat.id == chat_id)
-    )
+    rows = await session.execute(_CHAT_WITH_CONVERSATIONS, {"chat_id": chat_id})
     chat: Chat | None = None
     conversations = []
     for found_chat, conversation in rows.all():

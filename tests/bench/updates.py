@@ -11,30 +11,33 @@ limits: 30 messages/s overall) runs in a process of its own; each bot runs in a 
 long-polls it; this script only drives them over pipes. The bots, measured in the same run:
 
 - `bare`: an Application with one CommandHandler for /start that replies with a short text, no database,
-  with the same AIORateLimiter and concurrency as ours;
+  with the same rate limiter and concurrency as ours;
 - `ours_sqlite`, `ours_postgres`: bot.app.build_application(settings), exactly as `smmbot run` builds it
   (rate limiter included), on a migrated database (PostgreSQL started as tests/pg.py does).
 
 For each bot, after a warm-up: a burst of N new users' /start put into the emulator at once.
 `cpu_ms_per_update` is the bot process's CPU time (time.process_time() read inside that process, so every
 thread counts: aiosqlite's too) over the burst, divided by N. `burst_answers_per_s` and `rate_limited_429`
-tell whether the burst went out at the configured overall send rate (AIORateLimiter's 30/s) with no 429
-from the emulator. (AIORateLimiter's default bucket lets 30 go at once and then 30 a second: up to 60 in
-the first second, which the emulator's 30-per-second window answers with 429s; each costs a retry a
-second later.) For ours
+tell whether the burst went out at the configured overall send rate (bot/send_rate.py: at most 30 sends in
+any second, a sliding window) with no 429 from the emulator. (AIORateLimiter's default bucket lets 30 go at
+once and then 30 a second: up to 60 in the first second, which the emulator's 30-per-second window answers
+with 429s; each costs a retry a second later.) For ours
 also a steady stream of new users' /start at `--rate` per second: `p50_ms`/`p99_ms` from the moment the
 update is put into the emulator to the moment the emulator receives the bot's answer (both stamped by the
 emulator's clock; the long-poll pickup is included). The emulator does not enforce the flood limits during
 that stream: 30 answers/s sit exactly at its 30-per-second window, so one early tick would turn into a
 429 and a one-second retry; the stream measures the bot (its own rate limiter still runs), the burst
-measures the pacing. `idle_cpu_ms_per_s`: the bot's CPU while nothing happens (long poll, timers),
+measures the pacing. At `--rate 30` the bot's own limiter (never more than 30 sends in a second) sits at
+its limit too: an answer can only go a second after the answer 30 before it, so a late answer makes every
+30th one after it late as well and the stream's latencies ratchet up (with AIORateLimiter's default
+bucket they do not, because it allows the bursts that cause the 429s). `--rate 25` measures the bot
+below the limit. `idle_cpu_ms_per_s`: the bot's CPU while nothing happens (long poll, timers),
 measured before the burst. `sql_statements_per_update` and
 `sql_commits_per_update` count what every SQLAlchemy engine of the bot's process ran over the burst (engine
 events; the `#` lines after the figures list the statements), background jobs included.
 
 `*_unanswered` must be 0: a user who never got an answer (e.g. a reply dropped after the rate limiter's
-retries ran out). The bare bot uses python-telegram-bot's AIORateLimiter(max_retries=3), as bot/app.py
-does today.
+retries ran out). The bare bot uses the same rate limiter as bot/app.py (bot/send_rate.py).
 
 Targets of issue 9: `ours_*_cpu_ratio_to_bare` at most 2, `ours_*_p99_ms` at most 30 at 30 updates/s. The
 machine's load moves every figure: compare figures of one run, not of different runs.
@@ -57,7 +60,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from tests.bench.updates_processes import Failure, bot_process, emulator_process
 
-CONFIGURED_SEND_RATE = 30  # AIORateLimiter's default overall_max_rate, which bot/app.py keeps
+CONFIGURED_SEND_RATE = 30  # bot/send_rate.py: at most 30 sends in any second
 WARMUP_USERS = 30  # first calls import and compile lazily: not measured
 IDLE_S = 1.5  # also lets the rate limiter's bucket drain between phases
 # Work of an update done after its answer went out counts too: state written at the update's end, or

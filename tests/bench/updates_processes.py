@@ -110,7 +110,9 @@ def emulator_process(conn: Connection) -> None:
 
 async def build_bare(api_url: str, token: str) -> Any:
     from telegram import Update
-    from telegram.ext import AIORateLimiter, ApplicationBuilder, CommandHandler, ContextTypes
+    from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
+
+    from bot.send_rate import SendRateLimiter
 
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
@@ -121,7 +123,7 @@ async def build_bare(api_url: str, token: str) -> Any:
         .token(token)
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(SendRateLimiter(max_retries=3))  # as bot/app.py (bot/send_rate.py imports only PTB)
         .concurrent_updates(64)
         .build()
     )

@@ -114,9 +114,7 @@ async def main() -> None:
                 )
                 typed = queries(env.panel.catalog, QUERIES)
                 client = await page.evaluate(CLIENT_FILTER, typed)
-                server, server_sizes = await page.evaluate(
-                    SERVER_SEARCH, [typed, init, env.app_url, account]
-                )
+                server, server_sizes = await page.evaluate(SERVER_SEARCH, [typed, init, env.app_url, account])
                 await browser.close()
             print(f"services: {SERVICES}")
             print(f"first_render_cold_ms: {renders[0]:.0f}")
