@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import Message, Update
 from telegram.constants import ChatAction
@@ -134,13 +135,38 @@ async def _ask_key(t: Turn, target: int, url: str) -> int:
     return KEY
 
 
+def carries_password(text: str) -> bool:
+    """A panel address with `user:pass@` in it carries a secret: it must not stay in the chat either."""
+    for word in text.split():
+        if "://" not in word:
+            continue
+        try:
+            if "@" in urlsplit(word).netloc:
+                return True
+        except ValueError:  # not a URL after all (a broken IPv6 literal, say)
+            continue
+    return False
+
+
+def _refusal(t: Turn, exc: PanelNotAllowed) -> str:
+    """Why an address typed with `SMMBOT_ALLOWED_PANELS=*` cannot be linked."""
+    if is_http_url(str(exc)):
+        return t._(
+            "This panel cannot be linked here: only public panels over https, without a user name "
+            "or password in the address. Send another address, or press Cancel."
+        )
+    return t._("That is not the address of a panel's API. It looks like https://example.com/api/v2.")
+
+
 async def cmd_connect(update: Update, context: Context) -> int:
-    """/connect, /connect <panel API URL>, and /connect <key>: a key typed after the command is deleted
-    before anything else; in a private chat it is then taken as the key for the default panel."""
+    """/connect, /connect <panel API URL>, and /connect <key>: a key (or an address with a password in it)
+    typed after the command is deleted before anything else; in a private chat a key is then taken as the
+    key for the default panel."""
     args = command_args(context)
     message = update.effective_message
     typed_key = bool(args) and not args[0].lower().startswith(("http://", "https://"))
-    deleted = await _delete(message) if typed_key and message is not None else False
+    secret = typed_key or (bool(args) and carries_password(args[0]))
+    deleted = await _delete(message) if secret and message is not None else False
     t = await turn(update, context)
     if not is_private(update):
         if typed_key and not deleted:
@@ -155,12 +181,10 @@ async def cmd_connect(update: Update, context: Context) -> int:
     if args:
         try:
             url = check_panel_url(t.deps, args[0])
-        except PanelNotAllowed:
+        except PanelNotAllowed as exc:
             allowed = t.deps.settings.allowed_panels
             if allowed is None:
-                text = t._(
-                    "That is not the address of a panel's API. It looks like https://example.com/api/v2."
-                )
+                text = _refusal(t, exc)
             else:
                 listed = "\n".join(f"• <code>{esc(u)}</code>" for u in allowed)
                 text = t._("This panel is not allowed here. Panels you may link:") + "\n" + listed
@@ -215,19 +239,14 @@ async def on_panel_choice(update: Update, context: Context) -> int:
 
 
 async def got_url(update: Update, context: Context) -> int:
-    t = await turn(update, context)
     message = update.effective_message
+    if message is not None and carries_password(message.text or ""):
+        await _delete(message)  # first: the address is refused below, its password must not stay
+    t = await turn(update, context)
     try:
         url = check_panel_url(t.deps, (message.text if message else None) or "")
     except PanelNotAllowed as exc:
-        if is_http_url(str(exc)):
-            text = t._(
-                "This panel cannot be linked here: only public panels over https, without a user name "
-                "or password in the address. Send another address, or press Cancel."
-            )
-        else:
-            text = t._("That is not the address of a panel's API. It looks like https://example.com/api/v2.")
-        await t.show(text, [cancel_row(t)], edit=False)
+        await t.show(_refusal(t, exc), [cancel_row(t)], edit=False)
         return URL
     return await _ask_key(t, connect_data().get("chat", t.chat_id), url)
 

@@ -39,6 +39,29 @@ async def test_star_refuses_private_plain_http_and_userinfo_panels(env: BotEnv) 
     assert "Panel linked" in alice.recent_text()
 
 
+async def test_an_address_with_a_password_is_deleted_first(env: BotEnv) -> None:
+    """`user:pass@` carries a password: the message goes before the address is refused, as a key's would."""
+    allow_any_public_panel(env)
+    alice = env.person(101)
+    for step in ("/connect https://bob:secret@panel.example.com/api/v2", "https://eve:pw@panel.example.com/x"):
+        if not step.startswith("/"):
+            await alice.say("/connect")
+            await alice.press("Another panel")
+        mark = env.tg.mark()
+        sent = env.tg.send_text(101, 101, step)
+        await env.quiet(mark)
+        method, params = next(r for r in env.tg.requests[mark:] if r[0] != "getMe")
+        assert sent is not None and method == "deleteMessage", (step, method)
+        assert params["message_id"] == sent["message_id"]
+        assert "only public panels over https" in alice.text or "not allowed" in alice.text, alice.text
+    assert await repo_accounts(env, 101) == []
+
+
+async def repo_accounts(env: BotEnv, chat_id: int) -> list:
+    async with env.deps.sessions() as session:
+        return await repo.accounts.list_accounts(session, chat_id)
+
+
 async def test_a_stored_panel_on_a_private_address_is_never_reached(env: BotEnv) -> None:
     """A panel stored before the rules (or named by a host that now resolves inside) is refused at
     connection time: nothing reaches it, and the chat is told why."""
