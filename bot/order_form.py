@@ -130,11 +130,15 @@ async def store_draft(
     chat_id: int,
     user_id: int,
     currency: str | None,
+    replaces: str | None = None,
 ) -> Order:
-    """The draft row with its confirm token, exactly as the chat's order summary stores it."""
+    """The draft row with its confirm token, for the chat's order summary and the Mini App alike; the draft
+    of token `replaces` (the summary shown before an edit) is discarded in the same transaction."""
     assert account.id is not None
     price = ordering.price_for(service, values)
     async with sessions() as session:
+        if replaces:
+            await repo.orders.discard_draft(session, replaces, chat_id)
         order = await repo.orders.create_draft(
             session,
             chat_id=chat_id,

@@ -16,7 +16,7 @@ from typing import Any
 from bot import ordering
 from bot.formatting import NAME_IN_CARD, name_in, shorten
 from bot.i18n import Translator, lazy
-from bot.order_form import LABELS  # one set of field labels for the chat and the Mini App
+from bot.order_form import LABELS, store_draft  # one set of labels and one draft for chat and Mini App
 from bot.panel import (
     Balance,
     DuplicateActiveOrder,
@@ -341,25 +341,16 @@ async def show_summary(t: Turn, draft: dict[str, Any], *, edit: bool = True) -> 
     price = ordering.price_for(service, draft["v"])
     balance = await ordering.refresh_balance(t.deps.sessions, t.deps.panels, account)
     currency = (balance.currency if balance else None) or account.currency
-    columns = ordering.draft_columns(service, draft["v"])
-    async with t.session() as session:
-        if draft.get("token"):
-            await repo.orders.discard_draft(session, draft["token"], t.chat_id)
-        order = await repo.orders.create_draft(
-            session,
-            chat_id=t.chat_id,
-            account_id=account.id,  # type: ignore[arg-type]
-            placed_by=t.user_id,
-            service_id=service.id,
-            price=price if price is not None else Decimal(0),
-            service_name=service.name,
-            service_type=service.type,
-            currency=currency,
-            refill_allowed=service.refill,
-            cancel_allowed=service.cancel,
-            **columns,
-        )
-        await session.commit()
+    order = await store_draft(
+        t.deps.sessions,
+        account,
+        service,
+        draft["v"],
+        chat_id=t.chat_id,
+        user_id=t.user_id,
+        currency=currency,
+        replaces=draft.get("token"),
+    )
     draft["token"] = order.confirm_token
     names = await names_if_several(t)
     text = summary_text(t._, draft, price, currency, balance, names.get(account.id or 0))
