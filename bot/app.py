@@ -108,7 +108,7 @@ def build_application(
             PerChatUpdateProcessor(
                 MAX_CONCURRENT_UPDATES,
                 observer=metrics.observe_update,
-                store=ConversationStore(deps.engine, deps.sessions, max_concurrent=MAX_CONCURRENT_UPDATES),
+                store=ConversationStore(deps.engine, max_concurrent=MAX_CONCURRENT_UPDATES),
             )
         )
         .post_init(_post_init)

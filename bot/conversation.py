@@ -12,7 +12,8 @@ next update of any chat, and a restart loses nothing. handlers/flow.py routes up
   xact lock would go with the first commit on its transaction;
 - it loads the chat's row and every conversation row of the chat in one query (a new chat's row is then
   inserted and read back in one more), and checks the deadline: a flow past it is ended and `expired`
-  names it;
+  names it. Core statements on a connection (storage/repo/conversations.py), not ORM sessions: this runs
+  for every update, and the ORM's unit of work would cost more than the statements themselves;
 - it writes the person's row at the end only if it changed, in one statement (on PostgreSQL the lock's
   connection is in autocommit mode: each of these statements is its own transaction).
 """
@@ -30,11 +31,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from telegram import Update
 
 from storage import repo
-from storage.models import Account, Chat, Conversation
+from storage.models import Account, Chat
+from storage.repo.conversations import ConversationRow
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ class ConversationState:
     data: dict[str, Any] = field(default_factory=dict)
     deadline: datetime | None = None
     chat: Chat | None = None  # the chat's row, loaded once for the update
-    others: list[Conversation] = field(default_factory=list)  # other people's rows in this chat (groups)
+    others: list[ConversationRow] = field(default_factory=list)  # other people's rows in this chat (groups)
     expired: str | None = None  # the flow that was past its deadline when this update came
     stored: str | None = None  # the row as loaded (see snapshot), written back only if it changed
     # chat id -> its accounts, listed once per update (handlers/common.py Turn.accounts); not stored
@@ -117,10 +119,8 @@ def state_key(update: object) -> tuple[int, int] | None:
 
 
 class ConversationStore:
-    def __init__(
-        self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], *, max_concurrent: int = 32
-    ) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine, *, max_concurrent: int = 32) -> None:
+        self.engine = engine
         self.locks_across_instances = engine.dialect.name == "postgresql"
         # PostgreSQL: the lock connections come from a pool of their own, one per concurrent update, so an
         # update holding its chat's lock can never starve its handlers of a connection from the main pool.
@@ -151,8 +151,8 @@ class ConversationStore:
             return
         assert isinstance(update, Update)
         if not self.locks_across_instances:
-            async with self.sessions() as session:
-                async with self._exposed(session, update, *key) as state:
+            async with self.engine.connect() as connection:
+                async with self._exposed(connection, update, *key) as state:
                     yield state
             return
         assert self.lock_engine is not None
@@ -161,9 +161,8 @@ class ConversationStore:
             await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
             await connection.commit()
             try:
-                async with AsyncSession(bind=connection, expire_on_commit=False) as session:
-                    async with self._exposed(session, update, *key) as state:
-                        yield state
+                async with self._exposed(connection, update, *key) as state:
+                    yield state
             finally:
                 try:
                     await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
@@ -174,36 +173,37 @@ class ConversationStore:
 
     @asynccontextmanager
     async def _exposed(
-        self, session: AsyncSession, update: Update, chat_id: int, user_id: int
+        self, connection: AsyncConnection, update: Update, chat_id: int, user_id: int
     ) -> AsyncIterator[ConversationState]:
-        state = await self._load(session, update, chat_id, user_id)
+        state = await self._load(connection, update, chat_id, user_id)
         token = _current.set(state)
         try:
             yield state
         finally:
             _current.reset(token)
         if state.snapshot() != state.stored:
-            await self._save(session, state)
+            await self._save(connection, state)
 
     @staticmethod
-    async def _load(session: AsyncSession, update: Update, chat_id: int, user_id: int) -> ConversationState:
+    async def _load(
+        connection: AsyncConnection, update: Update, chat_id: int, user_id: int
+    ) -> ConversationState:
         tg_chat = update.effective_chat
         assert tg_chat is not None
         message = update.effective_message
-        chat, rows = await repo.conversations.chat_with_conversations(session, chat_id)  # one query
+        chat, rows = await repo.conversations.chat_with_conversations(connection, chat_id)  # one query
         created = False
         if update.my_chat_member is None and not (
             message is not None and (message.migrate_from_chat_id or message.migrate_to_chat_id)
         ):  # not for the bot being removed (the chat must not become active) nor a migration (moves rows)
             if chat is None:  # a new chat: inserted and read back in one statement
-                chat = await repo.chats.insert_chat(session, chat_id, tg_chat.type, tg_chat.title)
+                chat = await repo.chats.insert_chat(connection, chat_id, tg_chat.type, tg_chat.title)
                 created = chat is not None
-            # the chat is in the session already: no query unless another update inserted it meanwhile
-            # or its title changed
-            chat = await repo.chats.get_or_create_chat(
-                session, chat_id, kind=tg_chat.type, title=tg_chat.title
-            )
-        await session.commit()  # writes only for a new chat or a changed title; ends the read either way
+                if chat is None:  # another instance inserted it first
+                    chat, rows = await repo.conversations.chat_with_conversations(connection, chat_id)
+            if chat is not None:  # no query unless the kind or title changed or the chat was inactive
+                chat = await repo.chats.refresh_chat(connection, chat, tg_chat.type, tg_chat.title)
+        await connection.commit()  # writes only for a new chat or a changed title; ends the read either way
         state = ConversationState(chat_id, user_id, chat=chat)
         if created:  # no account can name a chat whose row this update created (foreign key): none to list
             state.accounts[chat_id] = []
@@ -215,7 +215,7 @@ class ConversationStore:
             state.flow, state.step, state.data, state.deadline = (
                 row.flow,
                 row.step,
-                dict(row.data),
+                dict(row.data or {}),
                 row.deadline,
             )
             state.stored = state.snapshot()
@@ -225,13 +225,13 @@ class ConversationStore:
         return state
 
     @staticmethod
-    async def _save(session: AsyncSession, state: ConversationState) -> None:
+    async def _save(connection: AsyncConnection, state: ConversationState) -> None:
         data = state.kept_data()
         if state.flow is None and not data:
-            await repo.conversations.delete_conversation(session, state.chat_id, state.user_id)
+            await repo.conversations.delete_conversation(connection, state.chat_id, state.user_id)
         else:
             await repo.conversations.save_conversation(
-                session,
+                connection,
                 state.chat_id,
                 state.user_id,
                 flow=state.flow,
@@ -239,4 +239,4 @@ class ConversationStore:
                 data=data,
                 deadline=state.deadline,
             )
-        await session.commit()
+        await connection.commit()

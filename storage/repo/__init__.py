@@ -11,7 +11,8 @@
     spend,
 )
 
-Every function takes an `AsyncSession` first and flushes but never commits, so that a caller can put several
+Every function takes an `AsyncSession` first (the per-update path of bot/conversation.py also an
+`AsyncConnection`) and flushes but never commits, so that a caller can put several
 changes (a status change and its outbox message) in one transaction. The one exception is
 `orders.claim_draft_for_sending`, which must commit to guarantee exactly-once placement.
 """

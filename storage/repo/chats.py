@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import Account, Chat, Conversation, Favorite, Order, Outbox, Refill
-from storage.repo._util import dialect_insert
+from storage.repo._util import dialect_insert, dialect_name
 from storage.types import utcnow
 
 UPDATABLE_FIELDS = frozenset(
@@ -40,7 +40,8 @@ async def get_or_create_chat(
     nothing changed (on SQLite any write takes the database's write lock until the commit)."""
     chat = await session.get(Chat, chat_id)
     if chat is None:
-        chat = await insert_chat(session, chat_id, kind, title) or await session.get(Chat, chat_id)
+        await insert_chat(session, chat_id, kind, title)  # or another update inserted it first
+        chat = await session.get(Chat, chat_id)  # the session's own object, which the caller may change
         assert chat is not None
     if chat.kind != kind or (title is not None and chat.title != title) or not chat.active:
         chat.kind = kind
@@ -50,17 +51,31 @@ async def get_or_create_chat(
     return chat
 
 
+# The per-update path (bot/conversation.py) reads and writes the chat row with Core statements on the
+# chat table: no ORM unit of work, identity map or per-call statement building for a row read every update.
+CHAT_TABLE: Table = Chat.__table__  # type: ignore[attr-defined]
+CHAT_COLUMNS = tuple(CHAT_TABLE.c)
+_CHAT_KEYS = tuple(column.key for column in CHAT_COLUMNS)
+
+
+def chat_from_row(values: Sequence[Any]) -> Chat:
+    """A Chat (not attached to any session) from the values of CHAT_COLUMNS, in their order."""
+    return Chat(**dict(zip(_CHAT_KEYS, values, strict=True)))
+
+
 _INSERT_CHAT: dict[str, Any] = {}  # dialect name -> the statement
 
 
-async def insert_chat(session: AsyncSession, chat_id: int, kind: str, title: str | None) -> Chat | None:
+async def insert_chat(
+    executor: AsyncSession | AsyncConnection, chat_id: int, kind: str, title: str | None
+) -> Chat | None:
     """A new chat's row, inserted and read back in one statement; None when the row exists already (another
     update or instance inserted it first)."""
-    name = session.get_bind().dialect.name
+    name = dialect_name(executor)
     stmt = _INSERT_CHAT.get(name)
-    if stmt is None:  # built once per backend (every new chat runs it); see conversations.py
+    if stmt is None:  # built once per backend (every new chat runs it)
         stmt = _INSERT_CHAT[name] = (
-            dialect_insert(session, Chat)
+            dialect_insert(executor, CHAT_TABLE)
             .values(
                 id=bindparam("id"),
                 kind=bindparam("kind"),
@@ -70,10 +85,32 @@ async def insert_chat(session: AsyncSession, chat_id: int, kind: str, title: str
                 updated_at=bindparam("now"),
             )
             .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Chat)
+            .returning(*CHAT_COLUMNS)
         )
     params = {"id": chat_id, "kind": kind, "title": title, "now": utcnow()}
-    return (await session.scalars(stmt, params)).first()
+    row = (await executor.execute(stmt, params)).first()
+    return None if row is None else chat_from_row(row)
+
+
+_REFRESH_CHAT = (
+    update(CHAT_TABLE)
+    .where(CHAT_TABLE.c.id == bindparam("chat_id"))
+    .values(kind=bindparam("kind"), title=bindparam("title"), active=True, updated_at=bindparam("now"))
+    .returning(*CHAT_COLUMNS)
+)
+
+
+async def refresh_chat(
+    executor: AsyncSession | AsyncConnection, chat: Chat, kind: str, title: str | None
+) -> Chat:
+    """The chat as Telegram describes it now: kind and title (a None title keeps the stored one), and
+    active again (an update came from it). Writes only when something differs."""
+    new_title = title if title is not None else chat.title
+    if chat.kind == kind and chat.title == new_title and chat.active:
+        return chat
+    params = {"chat_id": chat.id, "kind": kind, "title": new_title, "now": utcnow()}
+    row = (await executor.execute(_REFRESH_CHAT, params)).first()
+    return chat if row is None else chat_from_row(row)
 
 
 async def update_chat(session: AsyncSession, chat_id: int, **fields: Any) -> Chat | None:

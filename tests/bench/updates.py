@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python tests/bench/updates.py` (about two minutes; `--quick` for a smoke run of about half
 a minute, `--users N`, `--rate R`, `--no-postgres`). Prints `name: value` lines.
-Profile: `.venv/bin/python tests/bench/updates.py --profile [--db sqlite|postgres] [--profile-out FILE]`
+Profile: `.venv/bin/python tests/bench/updates.py --profile [--db sqlite|postgres|bare] [--profile-out FILE]`
 prints cProfile's top 25 (by cumulative and by own time, then our code alone, then own time summed per
 package) of our bot's process over the burst, on PostgreSQL unless `--db sqlite`.
 
@@ -185,7 +185,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 40 users, 40 steady updates")
     parser.add_argument("--no-postgres", action="store_true", help="skip ours on PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="profile ours over the burst instead")
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="postgres", help="with --profile")
+    parser.add_argument(
+        "--db", choices=("sqlite", "postgres", "bare"), default="postgres", help="with --profile: whose"
+    )
     parser.add_argument(
         "--profile-out", default=None, help="with --profile: also dump the stats to this file"
     )
@@ -205,7 +207,7 @@ def main() -> None:
     pg: PostgresServer | None = None
     wanted = ["ours_sqlite", "ours_postgres"]
     if args.profile:
-        wanted = [f"ours_{args.db}"]
+        wanted = ["bare"] if args.db == "bare" else [f"ours_{args.db}"]
     elif args.no_postgres:
         wanted = ["ours_sqlite"]
     if "ours_postgres" in wanted:
