@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from telegram import Update
 
@@ -95,6 +96,9 @@ class ConversationState:
         return None
 
 
+_LOCK = text("SELECT pg_advisory_lock(:k)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:k)")
+
 _current: ContextVar[ConversationState | None] = ContextVar("conversation", default=None)
 
 
@@ -131,8 +135,7 @@ class ConversationStore:
                 engine.url,
                 pool_size=max_concurrent,
                 max_overflow=0,
-                pool_pre_ping=True,
-                isolation_level="AUTOCOMMIT",
+                isolation_level="AUTOCOMMIT",  # no pre-ping: see _lock
             )
             if self.locks_across_instances
             else None
@@ -155,21 +158,43 @@ class ConversationStore:
                 async with self._exposed(connection, update, *key) as state:
                     yield state
             return
-        assert self.lock_engine is not None
-        async with self.lock_engine.connect() as connection:
-            lock = chat_lock_key(key[0])
-            await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
-            await connection.commit()
+        lock = chat_lock_key(key[0])
+        connection = await self._lock(lock)
+        try:
+            async with self._exposed(connection, update, *key) as state:
+                yield state
+        finally:
             try:
-                async with self._exposed(connection, update, *key) as state:
-                    yield state
-            finally:
-                try:
-                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
-                    await connection.commit()
-                except Exception:  # the lock dies with the connection: do not give it back to the pool
-                    log.warning("could not release the lock of chat %s", key[0], exc_info=True)
-                    await connection.invalidate()
+                await connection.execute(_UNLOCK, {"k": lock})
+                await connection.commit()
+            except Exception:  # the lock dies with the connection: do not give it back to the pool
+                log.warning("could not release the lock of chat %s", key[0], exc_info=True)
+                await connection.invalidate()
+            await connection.close()
+
+    async def _lock(self, key: int) -> AsyncConnection:
+        """A connection of the lock pool, holding the chat's lock.
+
+        The lock pool does not pre-ping (a round trip more for every update): a pooled connection that died
+        (the server restarted) fails at its first statement, the lock itself, and SQLAlchemy then drops the
+        pool's older connections; the lock is taken once more on a new connection. Nothing was done on the
+        dead one, so trying again is safe."""
+        assert self.lock_engine is not None
+        for attempt in (1, 2):
+            connection = await self.lock_engine.connect()
+            try:
+                await connection.execute(_LOCK, {"k": key})
+                await connection.commit()
+                return connection
+            except DBAPIError as exc:
+                await connection.close()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.info("a lock connection had died (%s); taking the lock on a new one", exc.orig)
+            except BaseException:
+                await connection.close()
+                raise
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def _exposed(

@@ -11,7 +11,10 @@ limits: 30 messages/s overall) runs in a process of its own; each bot runs in a 
 long-polls it; this script only drives them over pipes. The bots, measured in the same run:
 
 - `bare`: an Application with one CommandHandler for /start that replies with a short text, no database,
-  with the same rate limiter and concurrency as ours;
+  with the same rate limiter and concurrency as ours (the baseline issue 9 names);
+- `bare_welcome`: the same bare bot, replying with a message of the size and shape of our welcome (HTML,
+  the same text, one button): PTB's form encoding alone costs more per character of a longer answer, so the
+  ratio to it tells our machinery's cost apart from the length of what we say;
 - `ours_sqlite`, `ours_postgres`: bot.app.build_application(settings), exactly as `smmbot run` builds it
   (rate limiter included), on a migrated database (PostgreSQL started as tests/pg.py does).
 
@@ -21,7 +24,7 @@ thread counts: aiosqlite's too) over the burst, divided by N. `burst_answers_per
 tell whether the burst went out at the configured overall send rate (bot/send_rate.py: at most 30 sends in
 any second, a sliding window) with no 429 from the emulator. (AIORateLimiter's default bucket lets 30 go at
 once and then 30 a second: up to 60 in the first second, which the emulator's 30-per-second window answers
-with 429s; each costs a retry a second later.) For ours
+with 429s; each costs a retry a second later.) For ours and `bare`
 also a steady stream of new users' /start at `--rate` per second: `p50_ms`/`p99_ms` from the moment the
 update is put into the emulator to the moment the emulator receives the bot's answer (both stamped by the
 emulator's clock; the long-poll pickup is included). The emulator does not enforce the flood limits during
@@ -149,7 +152,7 @@ def measure_bot(
         figures["cpu_ms_per_update"] = (after["cpu"] - before["cpu"]) * 1000 / args.users
         if args.profile:
             figures["profile"] = bot.ask("profile_report", args.profile_out)
-        if kind != "bare":
+        if kind.startswith("ours"):
             statements = after["statements"] - before["statements"]
             figures["sql_statements_per_update"] = statements.total() / args.users
             figures["sql_commits_per_update"] = (after["commits"] - before["commits"]) / args.users
@@ -159,7 +162,7 @@ def measure_bot(
         figures["rate_limited_429"] = burst["rate_limited"]
         figures["requests_per_update"] = burst["requests"] / args.users
         figures["unanswered"] = burst["unanswered"]
-        if kind != "bare" and args.steady and not args.profile:
+        if kind != "bare_welcome" and args.steady and not args.profile:
             time.sleep(IDLE_S)
             first = users.take(args.steady)
             steady = tg.ask("users", first, args.steady, args.rate, timeout, False, timeout=timeout + 10)
@@ -186,7 +189,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-postgres", action="store_true", help="skip ours on PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="profile ours over the burst instead")
     parser.add_argument(
-        "--db", choices=("sqlite", "postgres", "bare"), default="postgres", help="with --profile: whose"
+        "--db",
+        choices=("sqlite", "postgres", "bare", "bare_welcome"),
+        default="postgres",
+        help="with --profile: whose",
     )
     parser.add_argument(
         "--profile-out", default=None, help="with --profile: also dump the stats to this file"
@@ -207,7 +213,7 @@ def main() -> None:
     pg: PostgresServer | None = None
     wanted = ["ours_sqlite", "ours_postgres"]
     if args.profile:
-        wanted = ["bare"] if args.db == "bare" else [f"ours_{args.db}"]
+        wanted = [args.db] if args.db.startswith("bare") else [f"ours_{args.db}"]
     elif args.no_postgres:
         wanted = ["ours_sqlite"]
     if "ours_postgres" in wanted:
@@ -222,7 +228,7 @@ def main() -> None:
         api = tg.ask()
         users = Users()
         with tempfile.TemporaryDirectory() as tmp:
-            for kind in ([] if args.profile else ["bare"]) + wanted:
+            for kind in ([] if args.profile else ["bare", "bare_welcome"]) + wanted:
                 db_url = ""
                 if kind == "ours_sqlite":
                     db_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
@@ -244,15 +250,17 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
     if not args.profile:
         print(f"steady_updates: {args.steady}")
         print(f"steady_rate_per_s: {args.rate:g}")
-    bare = results.get("bare")
+    bare, bare_welcome = results.get("bare"), results.get("bare_welcome")
     for kind, figures in results.items():
         for name, value in figures.items():
             if name in ("profile", "sql_by_statement"):
                 continue
             shown = f"{value:.2f}" if isinstance(value, float) else value
             print(f"{kind}_{name}: {shown}")
-        if bare is not None and kind != "bare":
-            print(f"{kind}_cpu_ratio_to_bare: {figures['cpu_ms_per_update'] / bare['cpu_ms_per_update']:.1f}")
+        for baseline, name in ((bare, "bare"), (bare_welcome, "bare_welcome")):
+            if baseline is not None and kind.startswith("ours"):
+                ratio = figures["cpu_ms_per_update"] / baseline["cpu_ms_per_update"]
+                print(f"{kind}_cpu_ratio_to_{name}: {ratio:.2f}")
     for kind, figures in results.items():
         if "sql_by_statement" in figures:
             print(f"# {kind}: SQL statements per update in the burst, by statement")

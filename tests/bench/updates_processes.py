@@ -21,6 +21,18 @@ from typing import Any
 from bot.sandbox.botapi import BotApiEmulator
 
 BARE_REPLY = "Hello! I am a bare bot."
+# `bare_welcome`: the bare bot answering with a message of the same size and shape as our welcome to a new
+# user (handlers/start.py: HTML, the same four paragraphs, one button), so that the comparison with it
+# measures our machinery and not the length of what we say.
+WELCOME_REPLY = "\n\n".join(
+    [
+        "👋 Hi, {name}!",
+        "I place orders on your SMM panel right here in Telegram: browse the services, order, follow each "
+        "order's status and keep an eye on the balance.",
+        "First, link your panel's API key: press <b>Connect panel</b>.",
+        "/help lists every command.",
+    ]
+)
 REPO_ROOT = str(Path(__file__).resolve().parents[2]) + "/"
 
 
@@ -108,15 +120,27 @@ def emulator_process(conn: Connection) -> None:
 # --- a bot's process ---------------------------------------------------------------------------------
 
 
-async def build_bare(api_url: str, token: str) -> Any:
-    from telegram import Update
+async def build_bare(api_url: str, token: str, welcome: bool = False) -> Any:
+    from html import escape
+
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+    from telegram.constants import ParseMode
     from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
     from bot.send_rate import SendRateLimiter
 
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text(BARE_REPLY)
+        assert update.effective_message is not None and update.effective_user is not None
+        if not welcome:
+            await update.effective_message.reply_text(BARE_REPLY)
+            return
+        await update.effective_message.reply_text(
+            WELCOME_REPLY.format(name=escape(update.effective_user.first_name)),
+            parse_mode=ParseMode.HTML,
+            reply_markup=InlineKeyboardMarkup(
+                [[InlineKeyboardButton("🔗 Connect panel", callback_data="acc:connect")]]
+            ),
+        )
 
     app = (
         ApplicationBuilder()
@@ -244,8 +268,8 @@ def bot_process(conn: Connection, kind: str, api_url: str, token: str, db_url: s
 
     async def serve() -> None:
         try:
-            if kind == "bare":
-                app = await build_bare(api_url, token)
+            if kind.startswith("bare"):
+                app = await build_bare(api_url, token, welcome=kind == "bare_welcome")
             else:
                 app = await build_ours(api_url, token, db_url, data_dir)
             await start_polling(app)
@@ -253,7 +277,7 @@ def bot_process(conn: Connection, kind: str, api_url: str, token: str, db_url: s
             conn.send(Failure(traceback.format_exc()))
             return
         conn.send("ready")
-        sampler = Sampler(count_sql=kind != "bare")
+        sampler = Sampler(count_sql=not kind.startswith("bare"))
         loop = asyncio.get_running_loop()
         profiler = cProfile.Profile(time.process_time)  # CPU time: waits and other processes do not count
         while (request := await loop.run_in_executor(None, conn.recv))[0] != "stop":

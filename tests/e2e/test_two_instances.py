@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from bot.jobs import LEADERSHIP_JOB
 from bot.sandbox.botapi import BotApiEmulator
 from bot.sandbox.panel import PanelSimulator, SimClock
 from storage import repo
-from tests.e2e.conftest import BotEnv
+from tests.e2e.conftest import BotEnv, make_env
 from tests.e2e.test_orders import place_order_directly
 
 USER = 4242
@@ -74,3 +77,29 @@ async def test_one_change_one_notification_with_two_instances(tmp_path: Path, pg
         await first.stop()
         await tg.stop()
         await panel.stop()
+
+
+async def test_a_server_restart_costs_no_update(tmp_path: Path, pg_url: str) -> None:
+    """The chats' lock pool does not pre-ping its connections (bot/conversation.py): when the server drops
+    them (a restart, a failover), the next update takes its chat's lock on a new connection and is
+    answered, not lost."""
+    async for env in make_env(tmp_path, pg_url):
+        alice = env.person(7301)
+        await alice.say("/start")
+        killer = create_async_engine(pg_url)
+        try:
+            async with killer.connect() as connection:
+                killed = await connection.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+        finally:
+            await killer.dispose()
+        assert killed and killed >= 1  # the lock connection and the handlers' connections
+        bob = env.person(7302)
+        await bob.say("/start")
+        assert "🔗 Connect panel" in bob.buttons()
+        await alice.say("/help")
+        assert "/connect" in alice.text
