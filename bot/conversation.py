@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from telegram import Update
 
@@ -96,8 +96,17 @@ class ConversationState:
         return None
 
 
-_LOCK = text("SELECT pg_advisory_lock(:k)")
-_UNLOCK = text("SELECT pg_advisory_unlock(:k)")
+_LOCK = "SELECT pg_advisory_lock($1)"  # asyncpg's own statements (see ConversationStore._lock)
+_UNLOCK = "SELECT pg_advisory_unlock($1)"
+
+
+def _replace_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled lock connection the server closed (a restart, a failover) is replaced before use: asyncpg
+    saw the close already, no round trip needed. (SQLAlchemy reconnects the entry on DisconnectionError.)"""
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this connection")
+
 
 _current: ContextVar[ConversationState | None] = ContextVar("conversation", default=None)
 
@@ -140,6 +149,8 @@ class ConversationStore:
             if self.locks_across_instances
             else None
         )
+        if self.lock_engine is not None:
+            event.listen(self.lock_engine.sync_engine, "checkout", _replace_closed)
 
     async def close(self) -> None:
         if self.lock_engine is not None:
@@ -159,38 +170,39 @@ class ConversationStore:
                     yield state
             return
         lock = chat_lock_key(key[0])
-        connection = await self._lock(lock)
+        connection, driver = await self._lock(lock)
         try:
             async with self._exposed(connection, update, *key) as state:
                 yield state
         finally:
             try:
-                await connection.execute(_UNLOCK, {"k": lock})
-                await connection.commit()
+                await driver.execute(_UNLOCK, lock)
             except Exception:  # the lock dies with the connection: do not give it back to the pool
                 log.warning("could not release the lock of chat %s", key[0], exc_info=True)
                 await connection.invalidate()
             await connection.close()
 
-    async def _lock(self, key: int) -> AsyncConnection:
-        """A connection of the lock pool, holding the chat's lock.
+    async def _lock(self, key: int) -> tuple[AsyncConnection, Any]:
+        """A connection of the lock pool holding the chat's lock, and its asyncpg connection.
 
-        The lock pool does not pre-ping (a round trip more for every update): a pooled connection that died
-        (the server restarted) fails at its first statement, the lock itself, and SQLAlchemy then drops the
-        pool's older connections; the lock is taken once more on a new connection. Nothing was done on the
-        dead one, so trying again is safe."""
+        The lock and the unlock go to asyncpg directly: they return nothing we read, and SQLAlchemy's
+        statement machinery cost more CPU than their round trips (tests/bench/updates.py). The pool does not
+        pre-ping either (one more round trip per update): a connection the server closed is known closed to
+        asyncpg already, and is replaced at checkout (_replace_closed); one that died silently fails at the
+        lock, and the lock is taken once more on a new connection (nothing was done on the dead one)."""
         assert self.lock_engine is not None
         for attempt in (1, 2):
             connection = await self.lock_engine.connect()
             try:
-                await connection.execute(_LOCK, {"k": key})
-                await connection.commit()
-                return connection
-            except DBAPIError as exc:
+                driver = (await connection.get_raw_connection()).driver_connection
+                await driver.execute(_LOCK, key)
+                return connection, driver
+            except Exception as exc:
+                await connection.invalidate()
                 await connection.close()
-                if attempt == 2 or not exc.connection_invalidated:
+                if attempt == 2:
                     raise
-                log.info("a lock connection had died (%s); taking the lock on a new one", exc.orig)
+                log.info("could not lock on a pooled connection (%r); trying a new one", exc)
             except BaseException:
                 await connection.close()
                 raise

@@ -52,7 +52,9 @@ def create_engine(url: str, *, echo: bool = False, transactional_ddl: bool = Fal
             kwargs["poolclass"] = StaticPool  # in-memory: every connection would be a different database
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-        # One thread hop per statement instead of four (storage/sqlite_driver.py).
+        # One thread hop per statement instead of four, and small reads marked inline() on the event loop's
+        # thread (storage/sqlite_driver.py): hence a connection usable from both threads (never at once).
+        kwargs["connect_args"] = {"check_same_thread": False}
         engine = create_async_engine(sa_url, module=one_hop_dbapi(), **kwargs)
         _install_sqlite_hooks(engine, in_memory=path is None, transactional_ddl=transactional_ddl)
         return engine

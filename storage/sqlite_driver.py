@@ -13,6 +13,12 @@ This adapter keeps SQLAlchemy's aiosqlite dialect and pool, and changes only how
   then; reading the flag is not a call on the thread). Reads outside a write open no transaction here: the
   driver's own transaction handling is kept (storage/db.py).
 
+A point read that runs for every update can skip the hop altogether: a statement marked with `inline()`
+runs on the event loop's own thread. In WAL mode a read takes no lock that a writer holds, so it does not
+wait; to make sure it never blocks the loop, it runs with SQLite's busy timeout at 0, and in the rare case
+SQLite still answers "busy" (recovery after a crash) it goes to the connection's thread like any other.
+Mark only small reads (a primary-key lookup): the loop does nothing else meanwhile.
+
 `tests/bench/sqlite_hops.py` measures it against SQLAlchemy's adapter. Server-side cursors (stream results)
 are SQLAlchemy's unchanged ones; nothing of ours uses them.
 """
@@ -50,6 +56,29 @@ def _run_statement(raw: sqlite3.Connection, operation: str, parameters: Any, man
         return description, cursor.rowcount, cursor.lastrowid, rows
     finally:
         cursor.close()
+
+
+INLINE = "/* inline */"
+
+
+def inline(statement: Any) -> Any:
+    """`statement` (a small read), run on the event loop's thread on SQLite; unchanged elsewhere."""
+    return statement.prefix_with(INLINE, dialect="sqlite")
+
+
+def _run_inline(raw: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome | None:
+    """On the event loop's thread, never waiting for a lock: None when SQLite says busy (then the caller
+    hops to the connection's thread, where the busy timeout applies)."""
+    timeout = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        return _run_statement(raw, operation, parameters, False)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise
+        return None
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(timeout)}")
 
 
 class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
@@ -102,7 +131,11 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     async def _one_hop(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         async with self._adapt_connection._execute_mutex:
-            outcome = await connection._execute(_run_statement, connection._conn, operation, parameters, many)
+            outcome = _run_inline(connection._conn, operation, parameters) if INLINE in operation else None
+            if outcome is None:
+                outcome = await connection._execute(
+                    _run_statement, connection._conn, operation, parameters, many
+                )
         self._description, self._rowcount, self._lastrowid, rows = outcome
         self._rows = collections.deque(rows)
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from storage.models import Chat, Conversation
 from storage.repo._util import dialect_insert, dialect_name
 from storage.repo.chats import CHAT_COLUMNS, CHAT_TABLE, chat_from_row
+from storage.sqlite_driver import inline
 from storage.types import utcnow
 
 
@@ -37,7 +38,8 @@ CONVERSATION_TABLE: Table = Conversation.__table__  # type: ignore[attr-defined]
 _C = CONVERSATION_TABLE.c
 # Core, built once: this runs for every update (a statement object keeps its cache key, so neither building
 # it nor SQLAlchemy's compiled-statement cache lookup key is redone per call).
-_CHAT_WITH_CONVERSATIONS = (
+# On SQLite it runs on the event loop's thread (a primary-key read: no hop to the driver's thread).
+_CHAT_WITH_CONVERSATIONS = inline(
     select(*CHAT_COLUMNS, _C.user_id, _C.flow, _C.step, _C.data, _C.deadline)
     .select_from(CHAT_TABLE.outerjoin(CONVERSATION_TABLE, _C.chat_id == CHAT_TABLE.c.id))
     .where(CHAT_TABLE.c.id == bindparam("chat_id"))

@@ -156,7 +156,7 @@ async def build_bare(api_url: str, token: str, welcome: bool = False) -> Any:
 
 
 async def build_ours(api_url: str, token: str, db_url: str, data_dir: str) -> Any:
-    from bot.app import build_application
+    from bot.app import build_application, freeze_startup_heap
     from bot.config import load_settings
     from storage.db import migrate
 
@@ -173,7 +173,9 @@ async def build_ours(api_url: str, token: str, db_url: str, data_dir: str) -> An
         SMMBOT_POLL_INTERVAL="3600",
         SMMBOT_BALANCE_INTERVAL="3600",
     )
-    return build_application(settings)
+    app = build_application(settings)
+    freeze_startup_heap()  # as bot.app.run_bot does
+    return app
 
 
 async def start_polling(app: Any) -> None:

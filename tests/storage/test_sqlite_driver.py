@@ -1,16 +1,19 @@
 """The one-hop SQLite adapter (storage/sqlite_driver.py) behaves as a DBAPI cursor must: rows, rowcount,
-lastrowid, description, executemany, errors, and transactions that commit and roll back as asked."""
+lastrowid, description, executemany, errors, and transactions that commit and roll back as asked; reads
+marked inline() run on the event loop's thread without ever blocking it."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import column, exc, select, table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import create_engine
-from storage.sqlite_driver import OneHopConnection
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, create_engine
+from storage.sqlite_driver import INLINE, OneHopConnection, inline
 
 
 @pytest.fixture
@@ -81,3 +84,35 @@ async def test_commit_and_rollback_without_a_transaction_are_harmless(engine: As
     async with engine.connect() as connection:
         names = (await connection.execute(text("SELECT name FROM item"))).scalars().all()
         assert names == ["kept"]
+
+
+async def test_an_inline_read_reads_what_a_hop_reads(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO item (name, n) VALUES ('a', 1), ('b', 2)"))
+    query = select(column("name"), column("n")).select_from(table("item")).order_by(column("n"))
+    async with engine.connect() as connection:
+        hopped = (await connection.execute(query)).all()
+        inlined = await connection.execute(inline(query))
+        assert inlined.keys() == ["name", "n"]
+        assert inlined.all() == hopped == [("a", 1), ("b", 2)]
+        assert INLINE in str(inline(query).compile(dialect=connection.dialect))
+
+
+async def test_an_inline_read_does_not_wait_for_a_writer(engine: AsyncEngine, tmp_path: Path) -> None:
+    """Another connection holds the write lock with changes not committed: an inline read neither waits
+    (WAL: readers take no lock a writer holds) nor sees them, and the busy timeout is what it was."""
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO item (name, n) VALUES ('a', 1)"))
+    writer = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO item (name, n) VALUES ('uncommitted', 2)")
+        async with engine.connect() as connection:
+            started = time.perf_counter()
+            rows = (await connection.execute(inline(select(column("name")).select_from(table("item"))))).all()
+            assert time.perf_counter() - started < 1  # the busy timeout is 15 s
+            assert rows == [("a",)]
+            assert await connection.scalar(text("PRAGMA busy_timeout")) == SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
