@@ -6,6 +6,7 @@ per call (time.process_time(): the aiosqlite threads count too):
 - `*_session_point_read_ms`: a session reads one chat row by id (ORM), commits and closes (what an update's
   first look at its chat costs);
 - `*_core_point_read_ms`: the same read as a Core statement on a connection;
+- `ours_inline_point_read_ms`: that Core read marked inline() (on the event loop's thread, no hop);
 - `*_insert_commit_ms`: a session inserts a chat row and commits;
 - `*_hop_ms`: one bare call on aiosqlite's thread (the floor of any statement).
 """
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from storage.db import create_engine, migrate
 from storage.models import Chat
+from storage.sqlite_driver import inline
 from storage.types import utcnow
 
 CALLS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
@@ -55,6 +57,10 @@ async def measure(name: str, engine: AsyncEngine, offset: int) -> None:
         async with engine.connect() as connection:
             (await connection.execute(by_id)).all()
 
+    async def inline_point_read(i: int) -> None:
+        async with engine.connect() as connection:
+            (await connection.execute(inline(by_id))).all()
+
     new_ids = iter(range(offset, offset + CALLS + 100))
 
     async def insert_commit(i: int) -> None:
@@ -73,6 +79,8 @@ async def measure(name: str, engine: AsyncEngine, offset: int) -> None:
 
     print(f"{name}_session_point_read_ms: {await cpu_ms(session_point_read):.3f}")
     print(f"{name}_core_point_read_ms: {await cpu_ms(core_point_read):.3f}")
+    if name == "ours":  # SQLAlchemy's adapter has no inline reads
+        print(f"{name}_inline_point_read_ms: {await cpu_ms(inline_point_read):.3f}")
     print(f"{name}_insert_commit_ms: {await cpu_ms(insert_commit):.3f}")
     print(f"{name}_hop_ms: {await cpu_ms(hop) / 10:.3f}")
 
