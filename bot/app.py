@@ -127,6 +127,36 @@ def build_application(
     return application
 
 
+async def start_in_loop(
+    application: Application[Any, Any, Any, Any, Any, Any], *, polling: bool = True, poll_timeout: int = 1
+) -> None:
+    """The start steps of Application.run_polling, in its order, inside an event loop that is already
+    running (the demo and the tests). `polling=False`: updates are handed to
+    `application.update_queue` by the caller (as a webhook would)."""
+    await application.initialize()
+    if application.post_init:
+        await application.post_init(application)
+    await application.start()
+    if polling:
+        assert application.updater is not None
+        await application.updater.start_polling(
+            poll_interval=0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
+        )
+
+
+async def stop_in_loop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """The stop steps of Application.run_polling, in its order; each only if its part is running."""
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+        if application.post_stop:
+            await application.post_stop(application)
+    await application.shutdown()
+    if application.post_shutdown:
+        await application.post_shutdown(application)
+
+
 def freeze_startup_heap() -> None:
     """Leave what start-up built (modules, SQLAlchemy's metadata, the handlers, the catalogs of texts) out of
     the garbage collector's full collections: they live as long as the process, and walking them made each

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from storage.sqlite_driver import one_hop_dbapi
+from storage.sqlite_driver import OneHopDBAPI
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_FILE_NAME = "smmbot.db"
@@ -55,7 +55,7 @@ def create_engine(url: str, *, echo: bool = False, transactional_ddl: bool = Fal
         # One thread hop per statement instead of four, and small reads marked inline() on the event loop's
         # thread (storage/sqlite_driver.py): hence a connection usable from both threads (never at once).
         kwargs["connect_args"] = {"check_same_thread": False}
-        engine = create_async_engine(sa_url, module=one_hop_dbapi(), **kwargs)
+        engine = create_async_engine(sa_url, module=OneHopDBAPI(SQLITE_BUSY_TIMEOUT_MS), **kwargs)
         _install_sqlite_hooks(engine, in_memory=path is None, transactional_ddl=transactional_ddl)
         return engine
     if sa_url.get_backend_name() == "postgresql":

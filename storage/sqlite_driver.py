@@ -66,10 +66,9 @@ def inline(statement: Any) -> Any:
     return statement.prefix_with(INLINE, dialect="sqlite")
 
 
-def _run_inline(raw: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome | None:
+def _run_inline(raw: sqlite3.Connection, operation: str, parameters: Any, timeout_ms: int) -> _Outcome | None:
     """On the event loop's thread, never waiting for a lock: None when SQLite says busy (then the caller
-    hops to the connection's thread, where the busy timeout applies)."""
-    timeout = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+    hops to the connection's thread, where the busy timeout, `timeout_ms`, applies again)."""
     raw.execute("PRAGMA busy_timeout=0")
     try:
         return _run_statement(raw, operation, parameters, False)
@@ -78,7 +77,7 @@ def _run_inline(raw: sqlite3.Connection, operation: str, parameters: Any) -> _Ou
             raise
         return None
     finally:
-        raw.execute(f"PRAGMA busy_timeout={int(timeout)}")
+        raw.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
 
 
 class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
@@ -131,7 +130,10 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     async def _one_hop(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         async with self._adapt_connection._execute_mutex:
-            outcome = _run_inline(connection._conn, operation, parameters) if INLINE in operation else None
+            outcome = None
+            if INLINE in operation:
+                timeout_ms = self._adapt_connection.dbapi.busy_timeout_ms
+                outcome = _run_inline(connection._conn, operation, parameters, timeout_ms)
             if outcome is None:
                 outcome = await connection._execute(
                     _run_statement, connection._conn, operation, parameters, many
@@ -159,12 +161,14 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
-    """The DBAPI module given to create_async_engine(module=...) for SQLite (storage/db.py)."""
+    """The DBAPI module given to create_async_engine(module=...) for SQLite (storage/db.py), which sets
+    every connection's busy timeout to `busy_timeout_ms` (inline reads put it back to that)."""
+
+    def __init__(self, busy_timeout_ms: int) -> None:
+        super().__init__(aiosqlite, sqlite3)
+        self.busy_timeout_ms = busy_timeout_ms
 
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         adapted = super().connect(*arg, **kw)
         return OneHopConnection(self, adapted._connection)
 
-
-def one_hop_dbapi() -> OneHopDBAPI:
-    return OneHopDBAPI(aiosqlite, sqlite3)

@@ -441,7 +441,7 @@ async def _running_bot(
     """The simulator, the emulator and the real Application polling it, started as run_polling does; and
     the link that opens the Mini App (served by the bot on a loopback port) as the demo user."""
     # Imported here, after logging is redirected: registering the handlers may warn.
-    from bot.app import build_application
+    from bot.app import build_application, start_in_loop, stop_in_loop
     from bot.config import load_settings
     from storage.db import migrate, sqlite_url_for
 
@@ -471,26 +471,13 @@ async def _running_bot(
         )
         await migrate(settings.database_url)
         app = build_application(settings)
-        await app.initialize()
-        if app.post_init:
-            await app.post_init(app)
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0, timeout=1)
+        await start_in_loop(app)
         user = {"id": user_id, "first_name": first_name, "language_code": language}
         init_data = sign_init_data(emu.token, user)  # signed with the demo's token, as Telegram signs it
         yield emu, sim, f"{settings.webapp_url}/#tgWebAppData={quote(init_data, safe='')}&tgWebAppVersion=8.0"
     finally:
-        if app is not None:  # the reverse, as Application.run_polling does it
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-            if app.post_stop:
-                await app.post_stop(app)
-            await app.shutdown()
-            if app.post_shutdown:
-                await app.post_shutdown(app)
+        if app is not None:
+            await stop_in_loop(app)
         await emu.stop()
         await sim.stop()
 

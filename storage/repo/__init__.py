@@ -1,15 +1,4 @@
-"""Repository modules: `from storage.repo import (
-    accounts,
-    batches,
-    chats,
-    conversations,
-    favorites,
-    orders,
-    outbox,
-    polls,
-    refills,
-    spend,
-)
+"""Repository modules, one per table or concern (imported below): `from storage.repo import chats`.
 
 Every function takes an `AsyncSession` first (the per-update path of bot/conversation.py also an
 `AsyncConnection`) and flushes but never commits, so that a caller can put several

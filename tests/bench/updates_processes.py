@@ -179,7 +179,8 @@ async def build_ours(api_url: str, token: str, db_url: str, data_dir: str) -> An
 
 
 async def start_polling(app: Any) -> None:
-    """The steps of Application.run_polling, in its order, without taking over the event loop."""
+    """The steps of Application.run_polling, in its order, without taking over the event loop. (As
+    bot.app.start_in_loop, written again here: the bare bot's process must not import our bot.)"""
     from telegram import Update
 
     await app.initialize()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from telegram.ext import Application
 
-from bot.app import build_application
+from bot.app import build_application, start_in_loop, stop_in_loop
 from bot.config import Settings, load_settings
 from bot.deps import Deps
 from bot.sandbox.botapi import BotApiEmulator
@@ -137,29 +137,13 @@ class BotEnv:
     async def start(self, *, polling: bool = True) -> None:
         """`polling=False`: the test hands updates to `app.update_queue` itself (as a webhook would)."""
         self.app = build_application(self.settings, rate_limiter=False)
-        # The same steps, in the same order, as Application.run_polling takes them.
-        await self.app.initialize()
-        if self.app.post_init:
-            await self.app.post_init(self.app)
-        await self.app.start()
-        assert self.app.updater is not None
-        if polling:
-            await self.app.updater.start_polling(poll_interval=0, timeout=1)
+        await start_in_loop(self.app, polling=polling)
 
     async def stop(self) -> None:
         if self.app is None:
             return
         app, self.app = self.app, None
-        assert app.updater is not None
-        if app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        if app.post_stop:
-            await app.post_stop(app)
-        await app.shutdown()
-        if app.post_shutdown:
-            await app.post_shutdown(app)
+        await stop_in_loop(app)
 
     async def restart(self) -> None:
         await self.stop()

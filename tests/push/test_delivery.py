@@ -379,7 +379,7 @@ async def test_group_pacing_keeps_within_limits(session_factory: Sessions) -> No
 
 
 async def test_wired_in_the_application(db_url: str, tmp_path: Path, tg: BotApiEmulator) -> None:
-    from bot.app import build_application
+    from bot.app import build_application, start_in_loop, stop_in_loop
     from bot.config import load_settings
 
     settings = load_settings(
@@ -394,10 +394,7 @@ async def test_wired_in_the_application(db_url: str, tmp_path: Path, tg: BotApiE
     sessions = app.bot_data["deps"].sessions
     await chat(sessions, tg, 91)
     await queue(sessions, 91, "queued before the start")
-    await app.initialize()
-    if app.post_init:
-        await app.post_init(app)
-    await app.start()
+    await start_in_loop(app, polling=False)
     try:
         await tg.wait_for(lambda: texts(tg, 91) == ["queued before the start"], what="the queued row")
         await chat(sessions, tg, 92)
@@ -407,12 +404,7 @@ async def test_wired_in_the_application(db_url: str, tmp_path: Path, tg: BotApiE
         await tg.wait_for(lambda: texts(tg, 92) == ["queued while running"], what="woken")
         assert time.monotonic() - started < 0.5  # woken, not found by the next poll (1 s)
     finally:
-        await app.stop()
-        assert app.post_stop is not None
-        await app.post_stop(app)
-        await app.shutdown()
-        if app.post_shutdown:
-            await app.post_shutdown(app)
+        await stop_in_loop(app)
     deliverer: Deliverer = app.bot_data["deliverer"]
     assert deliverer.stats["sent"] == 2 and deliverer._task is None
     assert len(tg.calls("sendMessage")) == 2
