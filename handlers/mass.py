@@ -16,7 +16,6 @@ import asyncio
 import html
 import logging
 import time
-from decimal import Decimal
 from typing import Any
 
 from telegram import Message, MessageEntity, Update
@@ -24,15 +23,15 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import mass, ordering
-from bot.formatting import utf16_len
-from bot.i18n import Translator, lazy
+from bot.i18n import lazy
 from bot.ordering import InputError, PlacementResult
 from bot.panel import Balance, InvalidKey, PanelError, classify_error
 from handlers import group
 from handlers import order_steps as steps
-from handlers.common import Context, Turn, esc, may_order, money, parse_callback, refuse, turn
+from handlers.common import Context, Turn, esc, may_order, parse_callback, refuse, turn
 from handlers.flow import END, Flow, state
 from handlers.limits import must_wait
+from handlers.mass_report import BUDGET, fit, problem_line, report, summary_lines
 from storage import repo
 from storage.models import Account, Order, Placement
 
@@ -40,10 +39,8 @@ log = logging.getLogger(__name__)
 
 ASK = 0
 PROBLEMS_SHOWN = 30
-RESULTS_SHOWN = 40  # more lines than this: the full report also comes as a CSV file
 PROGRESS_EVERY = 20  # lines between two progress edits
 PROGRESS_SECONDS = 1.0  # and at least this long (Telegram's edit limits)
-BUDGET = 3800  # UTF-16 units of a summary or report, under Telegram's 4096 with room for the tail line
 FORMAT = lazy(
     "📦 <b>Mass order</b>\n"
     "Send the orders, one per line:\n"
@@ -78,19 +75,6 @@ async def _forget(t: Turn) -> None:
         async with t.session() as session:
             await repo.batches.discard_batch(session, batch_id, t.chat_id)
             await session.commit()
-
-
-def _fit(lines: list[str], more: str, hidden: int = 0, budget: int = BUDGET) -> tuple[str, int]:
-    """Whole lines up to the budget; `hidden` lines were left out already. Returns the text, ending with
-    `more` (its {n}: how many are not shown) when some are not, and that number."""
-    size = 0
-    for i, line in enumerate(lines):
-        size += utf16_len(line) + 1  # the HTML source: never shorter than what Telegram counts
-        if size > budget:
-            hidden += len(lines) - i
-            lines = lines[:i]
-            break
-    return "\n".join(lines + ([more.format(n=hidden)] if hidden else [])), hidden
 
 
 async def _send_file(t: Turn, name: str, data: bytes) -> None:
@@ -174,11 +158,6 @@ async def on_input(update: Update, context: Context) -> int:
 # ---------------------------------------------------------------------------------------------- summary
 
 
-def problem_line(_: Translator, p: mass.Problem) -> str:
-    values = {k: esc(v) for k, v in p.values.items()}
-    return _("line {n}: {problem}", n=p.number, problem=_(p.msgid, **values))
-
-
 async def _summary(t: Turn, account: Account, rows: list[mass.Row]) -> int:
     if await must_wait(t, "mass"):
         return ASK
@@ -195,7 +174,7 @@ async def _summary(t: Turn, account: Account, rows: list[mass.Row]) -> int:
     shown, more = problems[:PROBLEMS_SHOWN], t._("… and {n} more (see the file)")
     if not batch.items:
         head = [t._("No line can be ordered. Correct the lines and send them again, or /cancel."), ""]
-        text, hidden = _fit(head + shown, more, len(problems) - len(shown), BUDGET - 800)  # + the prompt
+        text, hidden = fit(head + shown, more, len(problems) - len(shown), BUDGET - 800)  # + the prompt
         await _problems_file(t, problems, hidden)
         return await _ask(t, text)
     balance = await ordering.refresh_balance(t.deps.sessions, t.deps.panels, account)
@@ -212,7 +191,7 @@ async def _summary(t: Turn, account: Account, rows: list[mass.Row]) -> int:
     lines = summary_lines(t._, batch, currency, balance)
     if problems:
         lines += ["", t._("<b>Not ordered</b> (fix them and send them again):"), *shown]
-    text, hidden = _fit(lines, more, len(problems) - len(shown))
+    text, hidden = fit(lines, more, len(problems) - len(shown))
     await _problems_file(t, problems, hidden)
     n = len(batch.items)
     buttons = [
@@ -226,38 +205,6 @@ async def _summary(t: Turn, account: Account, rows: list[mass.Row]) -> int:
 async def _problems_file(t: Turn, problems: list[str], hidden: int) -> None:
     if hidden:
         await _send_file(t, "problems.txt", "\n".join(html.unescape(p) for p in problems).encode())
-
-
-def summary_lines(
-    _: Translator, batch: mass.Batch, currency: str | None, balance: Balance | None
-) -> list[str]:
-    total = batch.total
-    lines = [
-        _("📦 <b>Mass order</b>"),
-        _(
-            "Lines: {rows} · to order: {valid} · with problems: {bad}",
-            rows=batch.rows,
-            valid=len(batch.items),
-            bad=len(batch.problems),
-        ),
-        _("Total: {total}", total="<b>" + money(total, currency) + "</b>"),
-    ]
-    if batch.unpriced:
-        lines.append(_("({n} of these services have no rate: their price is not counted)", n=batch.unpriced))
-    if balance is None:
-        lines.append(_("Balance: {balance}", balance=_("unknown")))
-        return lines
-    after = balance.amount - total
-    lines.append(
-        _(
-            "Balance: {balance} → {after} after these orders",
-            balance=money(balance.amount, currency),
-            after=money(after, currency),
-        )
-    )
-    if after < 0:
-        lines += ["", _("⚠️ Not enough funds on the panel balance for all of these orders.")]
-    return lines
 
 
 # ---------------------------------------------------------------------------------------------- confirm
@@ -372,56 +319,6 @@ def _result(
 ) -> tuple[str, bytes | None]:
     outcomes = [(o, *_outcome(t, o, results.get(o.confirm_token))) for o in rows]
     return report(t._, rows, outcomes, balance)
-
-
-Outcome = tuple[Order, str, str]  # the line's order, its mark, why it was not placed ("" when it was)
-
-
-def report(
-    _: Translator, rows: list[Order], outcomes: list[Outcome], balance: Balance | None
-) -> tuple[str, bytes | None]:
-    """The report message, and a CSV of every line when the message cannot hold them all."""
-    count = {p: sum(1 for o in rows if o.placement == p) for p in Placement}
-    placed = [o for o in rows if o.placement == Placement.placed]
-    currency = rows[0].currency if rows else None
-    spent = sum(((o.charge if o.charge is not None else o.price) for o in placed), Decimal(0))
-    lines = [
-        _("📦 <b>Mass order: done</b>"),
-        _(
-            "✅ Placed: {placed} · ⛔ Rejected: {rejected} · ❓ Unclear: {unclear}",
-            placed=count[Placement.placed],
-            rejected=count[Placement.rejected],
-            unclear=count[Placement.unclear] + count[Placement.sending],
-        ),
-        _("Charged: {amount}", amount=money(spent, currency)),
-    ]
-    if balance is not None:
-        lines.append(_("Balance now: {balance}", balance=money(balance.amount, balance.currency or currency)))
-    lines.append("")
-    listed = []
-    for order, mark, why in outcomes:
-        what = _("order {id}", id=order.panel_order_id) if order.placement == Placement.placed else why
-        listed.append(
-            _("line {n}: {problem}", n=mass.line_of(order.confirm_token), problem=mark + " " + what)
-        )
-    more = _("… and {n} more (see the file)")
-    text, hidden = _fit(lines + listed[:RESULTS_SHOWN], more, max(0, len(listed) - RESULTS_SHOWN))
-    if not hidden:
-        return text, None
-    header = ["line", "service", "link", "quantity", "outcome", "panel order id", "error"]
-    table = [
-        [
-            mass.line_of(o.confirm_token),
-            o.service_id,
-            o.link,
-            o.quantity,
-            o.placement,
-            o.panel_order_id,
-            html.unescape(why),
-        ]
-        for o, _mark, why in outcomes
-    ]
-    return text, mass.to_csv(header, table)
 
 
 # ---------------------------------------------------------------------------------------------- endings

@@ -28,7 +28,7 @@ from bot.sandbox.botapi_rules import (
 )
 from bot.sandbox.botapi_text import parse_html
 from handlers import catalog as catalog_pages
-from handlers import mass as mass_flow
+from handlers import mass_report as mass_flow
 from handlers import order_steps as steps
 from handlers.cards import order_card, service_card
 from handlers.common import clip, keyboard
